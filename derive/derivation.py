@@ -1,0 +1,213 @@
+"""Stage 2: Loss → Derivation: every partial derivative, as a tree of named rule applications.
+
+Each rule is a small local fact (the derivative of uⁿ, of eᵘ, of σ(u)...); one recursive
+function, `derivative_steps`, combines them, and the chain rule is visible where it applies.
+SymPy computes and verifies; the steps are derive's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import sympy
+
+from derive.functions import sigmoid, softplus
+from derive.parse import INDEX, N_ROWS, Loss
+
+# Local facts: d/du f(u), for the functions the grammar allows.
+OUTER_DERIVATIVES: dict[type, tuple[str, Callable[[sympy.Expr], sympy.Expr]]] = {
+    sympy.exp: ("exp", sympy.exp),
+    sympy.log: ("log", lambda u: 1 / u),
+    sympy.sin: ("sin", sympy.cos),
+    sympy.cos: ("cos", lambda u: -sympy.sin(u)),
+    sympy.tan: ("tan", lambda u: 1 + sympy.tan(u) ** 2),
+    sympy.tanh: ("tanh", lambda u: 1 - sympy.tanh(u) ** 2),
+    sigmoid: ("sigmoid", lambda u: sigmoid(u) * (1 - sigmoid(u))),
+    softplus: ("softplus", sigmoid),
+    sympy.Abs: ("abs", sympy.sign),
+}
+
+_INNER_NAMES = ("u", "v", "s", "r", "q", "p")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One rule application: d/d`variable` of `expr` is `result`, by `rule`.
+
+    `inner` is the inner function u of a chain rule; `substeps` are the derivatives the rule
+    needed (for the chain rule: the outer one in u, then du/dvariable).
+    """
+
+    rule: str
+    expr: sympy.Expr
+    variable: sympy.Symbol
+    result: sympy.Expr
+    substeps: tuple[Step, ...] = ()
+    inner: sympy.Expr | None = None
+    inner_symbol: sympy.Symbol | None = None
+
+
+@dataclass(frozen=True)
+class Partial:
+    """∂L/∂param: the rule tree, the raw result and the textbook form it simplifies to."""
+
+    param: str
+    steps: Step
+    raw: sympy.Expr
+    textbook: sympy.Expr
+    simplification: str | None  # "factor" or "expand", when the textbook form differs from raw
+
+
+@dataclass(frozen=True)
+class Derivation:
+    loss: Loss
+    partials: tuple[Partial, ...]
+
+    @property
+    def gradient(self) -> tuple[sympy.Expr, ...]:
+        return tuple(partial.textbook for partial in self.partials)
+
+
+def derive(loss: Loss) -> Derivation:
+    partials = []
+    for param in loss.symbols:
+        steps = derivative_steps(loss.expr, param, _inner_names(loss.expr))
+        raw = steps.result
+        textbook, simplification = textbook_form(raw)
+        partials.append(Partial(param.name, steps, raw, textbook, simplification))
+    return Derivation(loss, tuple(partials))
+
+
+def _inner_names(expr: sympy.Expr) -> list[sympy.Symbol]:
+    taken = {str(s) for s in expr.free_symbols} | {str(b) for b in expr.atoms(sympy.IndexedBase)}
+    names = [n for n in _INNER_NAMES if n not in taken] + [f"u{k}" for k in range(1, 50)]
+    return [sympy.Dummy(name, real=True) for name in names]
+
+
+def derivative_steps(expr: sympy.Expr, variable: sympy.Symbol, fresh: list[sympy.Symbol]) -> Step:
+    """The rule tree of d(expr)/d(variable); `fresh` names the chain rule's inner functions."""
+    if not expr.has(variable):
+        return Step("constant", expr, variable, sympy.Integer(0))
+    if expr == variable:
+        return Step("identity", expr, variable, sympy.Integer(1))
+    if isinstance(expr, sympy.Sum):
+        body = derivative_steps(expr.function, variable, fresh)
+        return Step("sum_over_data", expr, variable, sympy.Sum(body.result, *expr.limits), (body,))
+    if expr.is_Add:
+        parts = tuple(derivative_steps(term, variable, fresh) for term in expr.args)
+        return Step("sum", expr, variable, sympy.Add(*(p.result for p in parts)), parts)
+    if expr.is_Mul:
+        return _product_steps(expr, variable, fresh)
+    if expr.is_Pow:
+        return _power_steps(expr, variable, fresh)
+    if type(expr) in OUTER_DERIVATIVES:
+        rule, outer = OUTER_DERIVATIVES[type(expr)]
+        return _chain(rule, expr, expr.args[0], variable, fresh, lambda u: type(expr)(u), outer)
+    raise NotImplementedError(f"no derivative rule for {type(expr).__name__}")
+
+
+def _product_steps(expr: sympy.Mul, variable: sympy.Symbol, fresh) -> Step:
+    constant, varying = expr.as_independent(variable, as_Add=False)
+    if constant != 1:
+        body = derivative_steps(varying, variable, fresh)
+        return Step("constant_multiple", expr, variable, constant * body.result, (body,))
+    numer, denom = varying.as_numer_denom()
+    if denom.has(variable) and numer.has(variable) and denom != 1:
+        top = derivative_steps(numer, variable, fresh)
+        bottom = derivative_steps(denom, variable, fresh)
+        result = (top.result * denom - numer * bottom.result) / denom**2
+        return Step("quotient", expr, variable, result, (top, bottom))
+    factors = varying.args
+    parts = tuple(derivative_steps(f, variable, fresh) for f in factors)
+    result = sympy.Add(
+        *(
+            part.result * sympy.Mul(*(f for j, f in enumerate(factors) if j != k))
+            for k, part in enumerate(parts)
+        )
+    )
+    return Step("product", expr, variable, result, parts)
+
+
+def _power_steps(expr: sympy.Pow, variable: sympy.Symbol, fresh) -> Step:
+    base, exponent = expr.args
+    if not exponent.has(variable):
+        rule = "sqrt" if exponent == sympy.Rational(1, 2) else "power"
+        return _chain(
+            rule, expr, base, variable, fresh, lambda u: u**exponent,
+            lambda u: exponent * u ** (exponent - 1),
+        )  # fmt: skip
+    if not base.has(variable):
+        return _chain(
+            "exponential", expr, exponent, variable, fresh, lambda u: base**u,
+            lambda u: base**u * sympy.log(base),
+        )  # fmt: skip
+    rewritten = sympy.exp(exponent * sympy.log(base), evaluate=False)
+    inner = derivative_steps(rewritten, variable, fresh)
+    return Step("log_differentiation", expr, variable, inner.result.subs(rewritten, expr), (inner,))
+
+
+def _chain(rule, expr, inner, variable, fresh, outer_of, outer_derivative) -> Step:
+    """d f(u)/dx = f'(u) · du/dx; without a chain when u is the variable itself."""
+    if inner == variable:
+        return Step(rule, expr, variable, outer_derivative(variable))
+    u = fresh[0]
+    outer = Step(rule, outer_of(u), u, outer_derivative(u))
+    rest = derivative_steps(inner, variable, fresh[1:])
+    result = outer_derivative(inner) * rest.result
+    return Step("chain", expr, variable, result, (outer, rest), inner=inner, inner_symbol=u)
+
+
+def textbook_form(raw: sympy.Expr) -> tuple[sympy.Expr, str | None]:
+    """The printed end form: factored when that is no longer than the expanded form."""
+    if raw.has(sympy.Sum):
+        return raw, None
+    expanded = sympy.expand(raw)
+    factored = sympy.factor(raw)
+    best, name = (factored, "factor")
+    if sympy.count_ops(expanded) < sympy.count_ops(factored):
+        best, name = expanded, "expand"
+    return best, (name if best != raw else None)
+
+
+# -- numbers -----------------------------------------------------------------------------------
+
+NUMPY_FUNCTIONS = {
+    "sigmoid": lambda z: 0.5 * (1.0 + np.tanh(0.5 * z)),  # no overflow for large |z|
+    "softplus": lambda z: np.logaddexp(0.0, z),
+}
+
+
+class rowsum(sympy.Function):  # noqa: N801 - printed into NumPy code as a name
+    """Σ over the rows of the data arrays: numpy.sum of a vectorized expression."""
+
+
+def numeric(derivation: Derivation) -> Callable[..., list]:
+    """One vectorized function (params..., data columns..., n) → [loss, ∂L/∂p₁, ...].
+
+    Σ over data becomes an array reduction (no Python loop over rows); subexpressions are shared.
+    """
+    loss = derivation.loss
+    outputs = [_as_array_expression(e) for e in (loss.expr, *derivation.gradient)]
+    columns = [sympy.Symbol(name, real=True) for name in loss.data]
+    arguments = [*loss.symbols, *columns, N_ROWS] if loss.data else list(loss.symbols)
+    modules = [{**NUMPY_FUNCTIONS, "rowsum": np.sum}, "numpy"]
+    return sympy.lambdify(arguments, outputs, modules=modules, cse=True, dummify=True)
+
+
+def _as_array_expression(expr: sympy.Expr) -> sympy.Expr:
+    """xᵢ → the array x; Σᵢ f → rowsum(f), or n·f when f does not depend on the row."""
+
+    def reduce(body, *limits):
+        if body.has(sympy.Indexed):
+            return rowsum(body)
+        return N_ROWS * body
+
+    expr = expr.replace(sympy.Sum, reduce)
+    return expr.replace(
+        lambda e: isinstance(e, sympy.Indexed), lambda e: sympy.Symbol(str(e.base), real=True)
+    )
+
+
+__all__ = ["INDEX", "N_ROWS", "Derivation", "Partial", "Step", "derive", "numeric"]

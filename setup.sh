@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs everything derive needs on a fresh Debian machine, into the active Python:
+#   Debian fonts (a CJK font for Chinese figures, a math font) and the derive package.
+#   ./setup.sh         derive itself
+#   ./setup.sh --dev   derive plus what the tests and benchmarks use
+set -euo pipefail
+cd "$(dirname "$0")"
+
+debian_packages=(fonts-wqy-microhei fonts-dejavu-extra)
+missing=()
+for package in "${debian_packages[@]}"; do
+  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if command -v apt-get >/dev/null 2>&1; then
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "setup: installing Debian packages: ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "setup: warning: no apt-get; install a CJK font (WenQuanYi Micro Hei) by hand" >&2
+  fi
+fi
+
+extra=""
+[ "${1:-}" = "--dev" ] && extra="[dev]"
+python3 -m pip install --quiet --upgrade pip
+python3 -m pip install --quiet -e ".${extra}"
+echo "setup: done"

@@ -1,0 +1,54 @@
+"""Project tasks: `invoke --list`."""
+
+from __future__ import annotations
+
+import sys
+
+from invoke import Exit, task
+
+
+@task(
+    help={
+        "loss": 'the loss, e.g. "(w-3)**2"',
+        "params": "parameters, e.g. w,b (default: the loss's free names)",
+        "init": 'start, e.g. "w=0,b=0" (default: all 0)',
+        "lr": "learning rate (default 0.1)",
+        "steps": "iterations (default 20)",
+        "lang": "zh, en or all (default all)",
+        "out": "folder to write (default output/<slug>)",
+    }
+)
+def build_lesson(c, loss, params=None, init=None, lr=None, steps=None, lang=None, out=None):
+    """Write a lesson for LOSS: the same as `derive lesson --loss LOSS ...`."""
+    from derive.cli import main
+
+    options = {"--params": params, "--init": init, "--lr": lr, "--steps": steps, "--lang": lang,
+               "--out": out}  # fmt: skip
+    argv = ["lesson", "--loss", loss]
+    for flag, value in options.items():
+        if value is not None:
+            argv += [flag, str(value)]
+    code = main(argv)
+    if code:
+        raise Exit(code=code)
+
+
+@task
+def test(c):
+    """Run the test suite."""
+    c.run(f"{sys.executable} -m pytest", pty=False)
+
+
+@task
+def lint(c):
+    """ruff check and ruff format --check."""
+    c.run(f"{sys.executable} -m ruff check .")
+    c.run(f"{sys.executable} -m ruff format --check .")
+
+
+@task
+def bench(c):
+    """Benchmarks (pytest-benchmark), reported as ratios to hand-written baselines."""
+    c.run(f"{sys.executable} -m pytest benchmarks -p no:cacheprovider --benchmark-only "
+          "--benchmark-columns=median,iqr,rounds --benchmark-sort=name -o testpaths=benchmarks",
+          pty=False)  # fmt: skip
