@@ -50,5 +50,5 @@ def lint(c):
 def bench(c):
     """Benchmarks (pytest-benchmark), reported as ratios to hand-written baselines."""
     c.run(f"{sys.executable} -m pytest benchmarks -p no:cacheprovider --benchmark-only "
-          "--benchmark-columns=median,iqr,rounds --benchmark-sort=name -o testpaths=benchmarks",
+          "--benchmark-columns=median,iqr,rounds --benchmark-sort=name -o testpaths=benchmarks -s",
           pty=False)  # fmt: skip

@@ -160,13 +160,16 @@ def _chain(rule, expr, inner, variable, fresh, outer_of, outer_derivative) -> St
 
 
 def textbook_form(raw: sympy.Expr) -> tuple[sympy.Expr, str | None]:
-    """The printed end form: factored when that is no longer than the expanded form."""
+    """The printed end form: factored, as 2(w − 3), when that is no longer than the expanded
+    form and keeps whole coefficients; otherwise expanded, as 4x³ − 8x + 1/2."""
     if raw.has(sympy.Sum):
         return raw, None
     expanded = sympy.expand(raw)
     factored = sympy.factor(raw)
-    best, name = (factored, "factor")
-    if sympy.count_ops(expanded) < sympy.count_ops(factored):
+    whole = factored.as_coeff_Mul()[0].is_Integer
+    if whole and sympy.count_ops(factored) <= sympy.count_ops(expanded):
+        best, name = factored, "factor"
+    else:
         best, name = expanded, "expand"
     return best, (name if best != raw else None)
 

@@ -1,0 +1,32 @@
+"""Benchmarks report ratios against a baseline measured in the same run (machines are noisy)."""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def median_seconds(function, repeats: int = 5) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def cold_command(*args: str) -> float:
+    """Wall time of a fresh process, as a user pays it."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, *args], check=True, cwd=ROOT, capture_output=True)
+    return time.perf_counter() - started
+
+
+def report(name: str, **values: float) -> None:
+    shown = ", ".join(f"{key} = {value:.3g}" for key, value in values.items())
+    print(f"\n[bench] {name}: {shown}")
