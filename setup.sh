@@ -9,7 +9,8 @@ cd "$(dirname "$0")"
 debian_packages=(fonts-wqy-microhei fonts-dejavu-extra)
 missing=()
 for package in "${debian_packages[@]}"; do
-  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
+    || missing+=("$package")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then
