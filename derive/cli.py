@@ -6,16 +6,21 @@ Exit codes: 0 success, 2 bad input (one line on stderr, plus a caret line for te
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
+from derive.data import load_data
 from derive.derivation import derive
-from derive.descend import Optimizer, descend
+from derive.descend import DEFAULTS, Optimizer, Trace, descend, trace_json
 from derive.errors import DeriveError
 from derive.lesson import build_lesson, slug
 from derive.parse import parse_expression, parse_loss
+from derive.printing import number, to_text, unicode_name
 
 LANGUAGE_CHOICES = {"zh": ("zh",), "en": ("en",), "all": ("zh", "en")}
 MAX_STEPS = 1_000_000
@@ -51,6 +56,73 @@ def _names(text: str) -> tuple[str, ...]:
     return names
 
 
+def _nonnegative_float(text: str) -> float:
+    value = _finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, not {text!r}")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be finite, not {text!r}")
+    return value
+
+
+def _betas(text: str) -> tuple[float, float]:
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"expected two numbers like 0.9,0.999, not {text!r}")
+    return (_nonnegative_float(parts[0]), _nonnegative_float(parts[1]))
+
+
+def _batch_size(text: str) -> int | None:
+    if text == "full":
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number or 'full', not {text!r}")
+    return int(text)
+
+
+def _seed(text: str) -> int:
+    if not text.isdigit() or int(text) >= 2**63:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to 2^63-1, not {text!r}")
+    return int(text)
+
+
+def _add_loss_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--loss", required=True, help='the loss, e.g. "(w-3)**2"')
+    command.add_argument("--data", help='a CSV file with a header row, or "x=1,2,3; y=2,3,4"')
+    command.add_argument("--params", type=_names, help="parameters, e.g. w,b (default: free names)")
+    command.add_argument("--init", default="", help='start, e.g. "w=0,b=0" (default: all 0)')
+
+
+OPTIMIZER_FLAGS = {
+    # flag: (option name, type, help)
+    "--momentum": ("momentum", _nonnegative_float, "sgd, rmsprop: momentum factor"),
+    "--dampening": ("dampening", _nonnegative_float, "sgd: dampening for momentum"),
+    "--weight-decay": ("weight_decay", _nonnegative_float, "L2 penalty (adamw: decoupled)"),
+    "--lr-decay": ("lr_decay", _nonnegative_float, "adagrad: learning-rate decay"),
+    "--initial-accumulator-value": (
+        "initial_accumulator_value",
+        _nonnegative_float,
+        "adagrad: starting sum of squares",
+    ),
+    "--eps": ("eps", _nonnegative_float, "adagrad, rmsprop, adam, adamw: term added for stability"),
+    "--alpha": ("alpha", _nonnegative_float, "rmsprop: smoothing constant"),
+    "--betas": ("betas", _betas, "adam, adamw: e.g. 0.9,0.999"),
+}
+OPTIMIZER_SWITCHES = {
+    "--nesterov": ("nesterov", "sgd: Nesterov momentum"),
+    "--centered": ("centered", "rmsprop: centered variant"),
+    "--amsgrad": ("amsgrad", "adam, adamw: AMSGrad variant"),
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="derive", description="From a loss expression to a gradient-descent lesson."
@@ -58,13 +130,29 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     lesson = commands.add_parser("lesson", help="write a lesson (Markdown and HTML, zh and en)")
-    lesson.add_argument("--loss", required=True, help='the loss, e.g. "(w-3)**2"')
-    lesson.add_argument("--params", type=_names, help="parameters, e.g. w,b (default: free names)")
-    lesson.add_argument("--init", default="", help='start, e.g. "w=0,b=0" (default: all 0)')
+    _add_loss_arguments(lesson)
     lesson.add_argument("--lr", type=_positive_float, default=0.1, help="learning rate η (0.1)")
     lesson.add_argument("--steps", type=_step_count, default=20, help="iterations (20)")
     lesson.add_argument("--lang", choices=tuple(LANGUAGE_CHOICES), default="all")
     lesson.add_argument("--out", type=Path, help="folder to write (default: output/<slug>)")
+
+    descend_ = commands.add_parser("descend", help="run gradient descent; print or --json")
+    _add_loss_arguments(descend_)
+    length = descend_.add_mutually_exclusive_group()
+    length.add_argument("--steps", type=_step_count, help="updates (default 20)")
+    length.add_argument("--epochs", type=_step_count, help="passes over the data")
+    descend_.add_argument("--batch-size", type=_batch_size, help="N or full (default full)")
+    descend_.add_argument("--seed", type=_seed, help="seed of the mini-batch order (default 0)")
+    descend_.add_argument("--optimizer", choices=tuple(DEFAULTS), default="sgd")
+    descend_.add_argument(
+        "--lr", type=_positive_float, help="learning rate (sgd 0.1; else torch's)"
+    )
+    for flag, (dest, kind, text) in OPTIMIZER_FLAGS.items():
+        descend_.add_argument(flag, dest=dest, type=kind, help=text)
+    for flag, (dest, text) in OPTIMIZER_SWITCHES.items():
+        descend_.add_argument(flag, dest=dest, action="store_true", default=None, help=text)
+    descend_.add_argument("--tol", type=_nonnegative_float, help="stop when |gradient| ≤ tol")
+    descend_.add_argument("--json", action="store_true", help="print the JSON trace")
     return parser
 
 
@@ -89,19 +177,80 @@ def parse_start(text: str, params: tuple[str, ...]) -> dict[str, float]:
     return start
 
 
-def run_lesson(args: argparse.Namespace) -> int:
-    loss = parse_loss(args.loss, params=args.params)
+def _problem(args: argparse.Namespace):
+    """The loss, its data and its start, from the arguments every command shares."""
+    data = load_data(args.data) if args.data else {}
+    if args.params:
+        clashing = [name for name in args.params if name in data]
+        if clashing:
+            raise DeriveError(f"{', '.join(clashing)} is both a data column and a parameter")
+    loss = parse_loss(args.loss, params=args.params, data=tuple(data))
     start = parse_start(args.init, loss.params)
+    return loss, {name: data[name] for name in loss.data}, start
+
+
+def run_lesson(args: argparse.Namespace) -> int:
+    loss, data, start = _problem(args)
     derivation = derive(loss)
-    trace = descend(derivation, start, Optimizer.make("sgd", lr=args.lr), args.steps)
+    optimizer = Optimizer.make("sgd", lr=args.lr)
+    trace = descend(derivation, start, optimizer, args.steps, data=data)
     out = args.out or Path("output") / slug(args.loss)
-    written = build_lesson(derivation, trace, out, LANGUAGE_CHOICES[args.lang])
+    written = build_lesson(derivation, trace, out, LANGUAGE_CHOICES[args.lang], data=data)
     for path in written:
         print(out.parent / path)
     return 0
 
 
-COMMANDS = {"lesson": run_lesson}
+def run_descend(args: argparse.Namespace) -> int:
+    loss, data, start = _problem(args)
+    options = {dest: getattr(args, dest) for dest, *_ in OPTIMIZER_FLAGS.values()}
+    options |= {dest: getattr(args, dest) for dest, _ in OPTIMIZER_SWITCHES.values()}
+    optimizer = Optimizer.make(args.optimizer, lr=args.lr, **options)
+    if args.epochs is not None and not data:
+        raise DeriveError("--epochs counts passes over data: give --data, or use --steps")
+    steps = args.steps if args.steps is not None or args.epochs is not None else 20
+    trace = descend(
+        derive(loss),
+        start,
+        optimizer,
+        steps,
+        epochs=args.epochs,
+        data=data,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        tol=args.tol,
+    )
+    if args.json:
+        print(json.dumps(trace_json(trace, to_text(loss.expr)), ensure_ascii=False))
+    else:
+        print(trace_table(trace))
+    return 0
+
+
+def trace_table(trace: Trace, head: int = 10, tail: int = 3) -> str:
+    """A run for the terminal: the first and last steps, then how it ended."""
+    names = [unicode_name(n) for n in trace.param_names]
+    header = ["t", *names, "L", "|∇L|"]
+    shown = list(range(len(trace.loss)))
+    if len(shown) > head + tail + 1:
+        shown = [*shown[:head], None, *shown[-tail:]]
+    rows = [header]
+    for t in shown:
+        if t is None:
+            rows.append(["…"] * len(header))
+            continue
+        norm = float(np.linalg.norm(trace.grad[t]))
+        rows.append([str(t), *map(number, trace.params[t]), number(trace.loss[t]), number(norm)])
+    widths = [max(len(row[k]) for row in rows) for k in range(len(header))]
+    lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+    options = ", ".join(f"{k}={v}" for k, v in trace.optimizer.options.items())
+    ending = {"max_steps": "ran {} steps", "converged": "converged after {} steps",
+              "diverged": "diverged at step {}"}[trace.status].format(trace.steps)  # fmt: skip
+    lines.append(f"{trace.optimizer.name}({options}): {ending}")
+    return "\n".join(lines)
+
+
+COMMANDS = {"lesson": run_lesson, "descend": run_descend}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,6 +7,8 @@ SymPy computes and verifies; the steps are derive's own.
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -176,6 +178,10 @@ def textbook_form(raw: sympy.Expr) -> tuple[sympy.Expr, str | None]:
 
 # -- numbers -----------------------------------------------------------------------------------
 
+SCALAR_FUNCTIONS = {
+    "sigmoid": lambda z: 0.5 * (1.0 + math.tanh(0.5 * z)),
+    "softplus": lambda z: max(z, 0.0) + math.log1p(math.exp(-abs(z))),
+}
 NUMPY_FUNCTIONS = {
     "sigmoid": lambda z: 0.5 * (1.0 + np.tanh(0.5 * z)),  # no overflow for large |z|
     "softplus": lambda z: np.logaddexp(0.0, z),
@@ -186,17 +192,35 @@ class rowsum(sympy.Function):  # noqa: N801 - printed into NumPy code as a name
     """Σ over the rows of the data arrays: numpy.sum of a vectorized expression."""
 
 
+@functools.cache
 def numeric(derivation: Derivation) -> Callable[..., list]:
     """One vectorized function (params..., data columns..., n) → [loss, ∂L/∂p₁, ...].
 
-    Σ over data becomes an array reduction (no Python loop over rows); subexpressions are shared.
+    Σ over data becomes a reduction over the arrays' last axis (no Python loop over rows), so
+    parameters shaped (..., 1) evaluate a whole grid at once; subexpressions are shared.
     """
     loss = derivation.loss
     outputs = [_as_array_expression(e) for e in (loss.expr, *derivation.gradient)]
     columns = [sympy.Symbol(name, real=True) for name in loss.data]
     arguments = [*loss.symbols, *columns, N_ROWS] if loss.data else list(loss.symbols)
-    modules = [{**NUMPY_FUNCTIONS, "rowsum": np.sum}, "numpy"]
+    modules = [{**NUMPY_FUNCTIONS, "rowsum": _rowsum}, "numpy"]
     return sympy.lambdify(arguments, outputs, modules=modules, cse=True, dummify=True)
+
+
+@functools.cache
+def scalar_numeric(derivation: Derivation) -> Callable[..., list]:
+    """(params...) → [loss, ∂L/∂p₁, ...] on Python floats, for losses without data.
+
+    Python's `math` raises OverflowError or ValueError where NumPy would give inf or nan.
+    """
+    loss = derivation.loss
+    outputs = [loss.expr, *derivation.gradient]
+    modules = [SCALAR_FUNCTIONS, "math"]
+    return sympy.lambdify(loss.symbols, outputs, modules=modules, cse=True, dummify=True)
+
+
+def _rowsum(values):
+    return np.sum(values, axis=-1)
 
 
 def _as_array_expression(expr: sympy.Expr) -> sympy.Expr:

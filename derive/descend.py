@@ -7,6 +7,7 @@ the loss and gradient there on the full data set.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from derive.derivation import Derivation, numeric
+from derive.derivation import Derivation, numeric, scalar_numeric
 from derive.errors import DeriveError
 
 # torch.optim's defaults, except sgd's lr: torch requires one; the seeds' examples use 0.1.
@@ -88,7 +89,10 @@ def _validate(name: str, options: dict[str, object]) -> None:
 
 @dataclass(frozen=True)
 class Trace:
-    """params[t], loss[t], grad[t]: after t updates, t = 0..len-1; status says why it stopped."""
+    """params[t], loss[t], grad[t]: after t updates, t = 0..len-1; status says why it stopped.
+
+    loss and grad are always on the full data set, whatever the batch of the update was.
+    """
 
     param_names: tuple[str, ...]
     optimizer: Optimizer
@@ -105,8 +109,9 @@ class Trace:
 
 
 # -- update rules ------------------------------------------------------------------------------
-# Each takes (p, g, state, t, options) with t = 1, 2, ... and returns the new p; state is a dict
-# of arrays it owns.
+# Each takes (p, g, state, t, options) with t = 1, 2, ... and returns the new p; `state` is a
+# dict of arrays it owns. The arithmetic follows torch.optim's implementation operation for
+# operation (lerp, addcmul, addcdiv), so that results agree to the last bits.
 
 UpdateRule = Callable[[np.ndarray, np.ndarray, dict, int, Mapping[str, object]], np.ndarray]
 
@@ -118,7 +123,7 @@ def _sgd(p, g, state, t, o):
         if t == 1:
             state["buf"] = g.copy()
         else:
-            state["buf"] = o["momentum"] * state["buf"] + (1 - o["dampening"]) * g
+            state["buf"] = state["buf"] * o["momentum"] + (1 - o["dampening"]) * g
         g = g + o["momentum"] * state["buf"] if o["nesterov"] else state["buf"]
     return p - o["lr"] * g
 
@@ -130,7 +135,7 @@ def _adagrad(p, g, state, t, o):
     if o["weight_decay"]:
         g = g + o["weight_decay"] * p
     state["sum"] = state["sum"] + g * g
-    return p - clr * g / (np.sqrt(state["sum"]) + o["eps"])
+    return p - clr * (g / (np.sqrt(state["sum"]) + o["eps"]))
 
 
 def _rmsprop(p, g, state, t, o):
@@ -141,16 +146,16 @@ def _rmsprop(p, g, state, t, o):
     if o["weight_decay"]:
         g = g + o["weight_decay"] * p
     alpha = o["alpha"]
-    state["square_avg"] = alpha * state["square_avg"] + (1 - alpha) * g * g
-    v = state["square_avg"]
+    state["square_avg"] = state["square_avg"] * alpha + (1 - alpha) * (g * g)
     if o["centered"]:
-        state["grad_avg"] = alpha * state["grad_avg"] + (1 - alpha) * g
-        v = v - state["grad_avg"] ** 2
-    avg = np.sqrt(v) + o["eps"]
+        state["grad_avg"] = state["grad_avg"] + (1 - alpha) * (g - state["grad_avg"])
+        avg = np.sqrt(state["square_avg"] - state["grad_avg"] * state["grad_avg"]) + o["eps"]
+    else:
+        avg = np.sqrt(state["square_avg"]) + o["eps"]
     if o["momentum"] > 0:
-        state["buf"] = o["momentum"] * state["buf"] + g / avg
+        state["buf"] = state["buf"] * o["momentum"] + g / avg
         return p - o["lr"] * state["buf"]
-    return p - o["lr"] * g / avg
+    return p - o["lr"] * (g / avg)
 
 
 def _adam(p, g, state, t, o, decoupled=False):
@@ -163,15 +168,15 @@ def _adam(p, g, state, t, o, decoupled=False):
     elif o["weight_decay"]:
         g = g + o["weight_decay"] * p
     beta1, beta2 = o["betas"]
-    state["m"] = beta1 * state["m"] + (1 - beta1) * g
-    state["v"] = beta2 * state["v"] + (1 - beta2) * g * g
+    state["m"] = state["m"] + (1 - beta1) * (g - state["m"])
+    state["v"] = state["v"] * beta2 + (1 - beta2) * (g * g)
     step_size = o["lr"] / (1 - beta1**t)
     bias_correction2_sqrt = math.sqrt(1 - beta2**t)
     v = state["v"]
     if o["amsgrad"]:
         state["v_max"] = np.maximum(state["v_max"], state["v"])
         v = state["v_max"]
-    return p - step_size * state["m"] / (np.sqrt(v) / bias_correction2_sqrt + o["eps"])
+    return p - step_size * (state["m"] / (np.sqrt(v) / bias_correction2_sqrt + o["eps"]))
 
 
 def _adamw(p, g, state, t, o):
@@ -194,27 +199,70 @@ def descend(
     derivation: Derivation,
     start: Mapping[str, float],
     optimizer: Optimizer,
-    steps: int,
+    steps: int | None = None,
+    *,
+    epochs: int | None = None,
     data: Mapping[str, np.ndarray] | None = None,
+    batch_size: int | None = None,
+    seed: int | None = None,
     tol: float | None = None,
 ) -> Trace:
-    """Full-batch descent from `start` for at most `steps` updates."""
-    names = derivation.loss.params
-    columns = [np.asarray(data[name], dtype=float) for name in derivation.loss.data]
-    rows = [len(columns[0])] if columns else []
+    """Run `steps` updates (or `epochs` passes over the data) from `start`.
+
+    Full batch unless `batch_size` is smaller than the data: then each epoch draws a permutation
+    from numpy.random.default_rng(seed) and takes batches in order, the last partial one kept.
+    """
+    loss = derivation.loss
+    names = loss.params
+    p0 = [float(start.get(name, 0.0)) for name in names]
+    columns = [np.asarray(data[name], dtype=float) for name in loss.data] if loss.data else []
+    rows = len(columns[0]) if columns else 0
+    if batch_size is not None and (not columns or batch_size >= rows):
+        batch_size = None
+    if batch_size is not None and seed is None:
+        seed = 0
+    if steps is None:
+        batches_per_epoch = -(-rows // batch_size) if batch_size else 1
+        steps = (epochs or 0) * batches_per_epoch
+    plain = optimizer.name == "sgd" and not any(
+        optimizer.options[k] for k in ("momentum", "weight_decay")
+    )
+    if not columns and plain:
+        run = _plain_on_floats(scalar_numeric(derivation), p0, optimizer.options["lr"], steps, tol)
+    else:
+        run = _vectorized(derivation, columns, p0, optimizer, steps, batch_size, seed, tol)
+    params, losses, grads, status = run
+    return Trace(
+        param_names=names,
+        optimizer=optimizer,
+        params=_matrix(params, len(names)),
+        loss=np.array(losses, dtype=float),
+        grad=_matrix(grads, len(names)),
+        status=status,
+        batch_size=batch_size,
+        seed=seed,
+    )
+
+
+def _matrix(rows: list, width: int) -> np.ndarray:
+    """Rows of floats (lists from the float path, arrays from the vectorized one) → (T, width)."""
+    flat = itertools.chain.from_iterable(rows)
+    return np.fromiter(flat, dtype=float, count=len(rows) * width).reshape(len(rows), width)
+
+
+def _vectorized(derivation, columns, p0, optimizer, steps, batch_size, seed, tol):
     function = numeric(derivation)
-
-    def evaluate(*p):
-        return function(*p, *columns, *rows)
-
-    p = np.array([float(start.get(name, 0.0)) for name in names])
+    rows = [len(columns[0])] if columns else []
     rule = UPDATE_RULES[optimizer.name]
+    rng = np.random.default_rng(seed) if batch_size else None
+    batches: list[np.ndarray] = []
     state: dict = {}
+    p = np.array(p0)
     params, losses, grads = [], [], []
     status = "max_steps"
     with np.errstate(all="ignore"):
         for t in range(steps + 1):
-            loss, *gradient = evaluate(*p)
+            loss, *gradient = function(*p, *columns, *rows)
             g = np.array(gradient, dtype=float)
             params.append(p)
             losses.append(float(loss))
@@ -225,13 +273,77 @@ def descend(
             if tol is not None and float(np.linalg.norm(g)) <= tol:
                 status = "converged"
                 break
-            if t < steps:
-                p = rule(p, g, state, t + 1, optimizer.options)
-    return Trace(
-        param_names=names,
-        optimizer=optimizer,
-        params=np.array(params),
-        loss=np.array(losses),
-        grad=np.array(grads).reshape(len(losses), len(names)),
-        status=status,
-    )
+            if t == steps:
+                break
+            if batch_size:
+                if not batches:
+                    order = rng.permutation(rows[0])
+                    batches = [order[k : k + batch_size] for k in range(0, rows[0], batch_size)]
+                batch = batches.pop(0)
+                _, *batch_gradient = function(*p, *(c[batch] for c in columns), len(batch))
+                g = np.array(batch_gradient, dtype=float)
+            p = rule(p, g, state, t + 1, optimizer.options)
+    return params, losses, grads, status
+
+
+def _plain_on_floats(function, p0, lr, steps, tol):
+    """Plain gradient descent on Python floats: the same arithmetic, without array overhead."""
+    p = p0
+    params, losses, grads = [], [], []
+    status = "max_steps"
+    for t in range(steps + 1):
+        try:
+            loss, *g = function(*p)
+        except (OverflowError, ValueError, ZeroDivisionError):
+            loss, g = math.nan, [math.nan] * len(p)
+        params.append(p)
+        losses.append(loss)
+        grads.append(g)
+        # One sum is finite only if every term is; the exact test runs only when it is not.
+        if not math.isfinite(loss + sum(g) + sum(p)) and not _all_finite([loss, *g, *p]):
+            status = "diverged"
+            break
+        if tol is not None and math.hypot(*g) <= tol:
+            status = "converged"
+            break
+        if t < steps:
+            p = [value - lr * slope for value, slope in zip(p, g, strict=True)]
+    return params, losses, grads, status
+
+
+def _all_finite(values: list[float]) -> bool:
+    return all(map(math.isfinite, values))
+
+
+# -- the JSON trace (a contract: see the README) -------------------------------------------------
+
+
+def trace_json(trace: Trace, loss_text: str) -> dict:
+    """The trace as the documented JSON object; non-finite numbers become null."""
+    names = trace.param_names
+    options = {
+        key: list(value) if isinstance(value, tuple) else value
+        for key, value in trace.optimizer.options.items()
+    }
+    return {
+        "loss": loss_text,
+        "params": list(names),
+        "optimizer": {"name": trace.optimizer.name, **options},
+        "batch_size": trace.batch_size,
+        "seed": trace.seed,
+        "status": trace.status,
+        "steps": [
+            {
+                "t": t,
+                "params": {n: _finite(v) for n, v in zip(names, trace.params[t], strict=True)},
+                "loss": _finite(trace.loss[t]),
+                "grad": {n: _finite(v) for n, v in zip(names, trace.grad[t], strict=True)},
+            }
+            for t in range(len(trace.loss))
+        ],
+    }
+
+
+def _finite(value: float) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None

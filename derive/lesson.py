@@ -228,12 +228,14 @@ def _wrapped(value: float) -> str:
 # -- figures ---------------------------------------------------------------------------------
 
 
-def lesson_figures(derivation: Derivation, trace: Trace, language: str) -> dict:
+def lesson_figures(
+    derivation: Derivation, trace: Trace, language: str, data: Mapping[str, np.ndarray]
+) -> dict:
     """The figures of this lesson, by name (not yet written)."""
     catalog = messages(language)["figures"]
     labels = figures.Labels(**catalog)
     names = tuple(unicode_name(n) for n in derivation.loss.params)
-    evaluate = _loss_function(derivation)
+    evaluate = _loss_function(derivation, data)
     path = trace.params[np.all(np.isfinite(trace.params), axis=1)]
     out = {}
     with figures.styled(language):
@@ -246,12 +248,19 @@ def lesson_figures(derivation: Derivation, trace: Trace, language: str) -> dict:
     return out
 
 
-def _loss_function(derivation: Derivation) -> Callable[..., np.ndarray]:
+def _loss_function(
+    derivation: Derivation, data: Mapping[str, np.ndarray]
+) -> Callable[..., np.ndarray]:
+    """L at arrays of parameter values (a curve, a grid), on the full data set."""
     function = numeric(derivation)
+    columns = [np.asarray(data[name], dtype=float) for name in derivation.loss.data]
+    rows = [len(columns[0])] if columns else []
 
     def loss(*params):
+        if columns:  # a trailing axis to broadcast against the rows
+            params = [np.asarray(p, dtype=float)[..., None] for p in params]
         with np.errstate(all="ignore"):
-            return np.asarray(function(*params)[0], dtype=float)
+            return np.asarray(function(*params, *columns, *rows)[0], dtype=float)
 
     return loss
 
@@ -314,6 +323,7 @@ def build_lesson(
     out: Path,
     languages: tuple[str, ...] = LANGUAGES,
     figure_formats: tuple[str, ...] = ("png",),
+    data: Mapping[str, np.ndarray] | None = None,
 ) -> list[Path]:
     """Write the lesson into `out` atomically: all files appear at once, or none change."""
     out = Path(out)
@@ -322,7 +332,7 @@ def build_lesson(
     try:
         for language in languages:
             relative = Path("figures") / language
-            made = lesson_figures(derivation, trace, language)
+            made = lesson_figures(derivation, trace, language, data or {})
             figures.render(made, staging / relative, figure_formats, language)
             paths = {name: (relative / f"{name}.png").as_posix() for name in made}
             view = lesson_view(derivation, trace, language, paths)
