@@ -1,0 +1,102 @@
+"""Descent speed, as ratios to hand-written loops measured in the same run (issue 5)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from benchmarks.conftest import median_seconds, report
+from derive.cli import keep_freed_memory
+from derive.derivation import derive
+from derive.descend import Optimizer, descend
+from derive.parse import parse_loss
+
+keep_freed_memory()  # as the `derive` command does; the baselines run under it too
+
+ROWS = 100_000
+rng = np.random.default_rng(0)
+X = rng.uniform(-5, 5, ROWS)
+Y = 2 * X + 3 + rng.standard_normal(ROWS)
+MSE = derive(parse_loss("mean((w*x + b - y)**2)", data=("x", "y")))
+
+
+def numpy_adam(steps: int = 1000, lr: float = 0.1):
+    """Adam by hand, recording loss and gradient each step as a trace does."""
+    p, m, v = np.zeros(2), np.zeros(2), np.zeros(2)
+    params, losses, grads = [p], [], []
+    for t in range(1, steps + 2):
+        r = p[0] * X + p[1] - Y
+        g = np.array([2 * np.mean(r * X), 2 * np.mean(r)])
+        losses.append(np.mean(r * r))
+        grads.append(g)
+        if t == steps + 1:
+            break
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g * g
+        p = p - lr / (1 - 0.9**t) * m / (np.sqrt(v) / np.sqrt(1 - 0.999**t) + 1e-8)
+        params.append(p)
+    return params
+
+
+def derive_adam():
+    return descend(MSE, {}, Optimizer.make("adam", lr=0.1), 1000, data={"x": X, "y": Y})
+
+
+def test_adam_1000_steps_mse_1e5_rows(benchmark):
+    assert np.allclose(derive_adam().params[-1], numpy_adam()[-1], rtol=1e-9)
+    ours = median_seconds(derive_adam, 5)
+    baseline = median_seconds(numpy_adam, 5)
+    benchmark.pedantic(derive_adam, rounds=1, iterations=1)
+    report("Adam 1000 steps, MSE, n=1e5", derive_s=ours, numpy_s=baseline,
+           ratio=ours / baseline, aim=1.3)  # fmt: skip
+
+
+def float_loop(steps: int = 10_000):
+    w, params, losses, grads = 0.0, [0.0], [], []
+    for _ in range(steps):
+        g = 2 * (w - 3)
+        losses.append((w - 3) ** 2)
+        grads.append(g)
+        w = w - 0.1 * g
+        params.append(w)
+    return params
+
+
+W3 = derive(parse_loss("(w-3)**2"))
+
+
+def derive_plain():
+    return descend(W3, {"w": 0}, Optimizer.make("sgd"), 10_000)
+
+
+def test_plain_10000_steps_w_minus_3_squared(benchmark):
+    derive_plain()
+    ours = median_seconds(derive_plain, 9)
+    baseline = median_seconds(float_loop, 9)
+    benchmark.pedantic(derive_plain, rounds=1, iterations=1)
+    report("plain GD 10,000 steps, (w-3)**2", derive_s=ours, python_s=baseline,
+           ratio=ours / baseline, aim=10)  # fmt: skip
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is not installed")
+def test_adam_against_torch_optim(benchmark):
+    import torch
+
+    x, y = torch.tensor(X), torch.tensor(Y)
+
+    def torch_adam():
+        p = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+        optimizer = torch.optim.Adam([p], lr=0.1)
+        for _ in range(1000):
+            optimizer.zero_grad()
+            loss = torch.mean((p[0] * x + p[1] - y) ** 2)
+            loss.backward()
+            optimizer.step()
+        return p
+
+    ours = median_seconds(derive_adam, 5)
+    theirs = median_seconds(torch_adam, 5)
+    benchmark.pedantic(torch_adam, rounds=1, iterations=1)
+    report("Adam vs torch.optim (CPU)", derive_s=ours, torch_s=theirs, ratio=ours / theirs)
