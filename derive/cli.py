@@ -15,10 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from derive.catalog import LANGUAGES
 from derive.data import load_data
-from derive.derivation import derive
+from derive.derivation import derive, stationary_points
 from derive.descend import DEFAULTS, Optimizer, Trace, descend, trace_json
 from derive.errors import DeriveError
+from derive.explain import render_diff
 from derive.lesson import build_lesson, slug
 from derive.parse import parse_expression, parse_loss
 from derive.printing import number, to_text, unicode_name
@@ -96,11 +98,12 @@ def _seed(text: str) -> int:
     return int(text)
 
 
-def _add_loss_arguments(command: argparse.ArgumentParser) -> None:
+def _add_loss_arguments(command: argparse.ArgumentParser, init: bool = True) -> None:
     command.add_argument("--loss", required=True, help='the loss, e.g. "(w-3)**2"')
     command.add_argument("--data", help='a CSV file with a header row, or "x=1,2,3; y=2,3,4"')
     command.add_argument("--params", type=_names, help="parameters, e.g. w,b (default: free names)")
-    command.add_argument("--init", default="", help='start, e.g. "w=0,b=0" (default: all 0)')
+    if init:
+        command.add_argument("--init", default="", help='start, e.g. "w=0,b=0" (default: all 0)')
 
 
 OPTIMIZER_FLAGS = {
@@ -137,6 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
     lesson.add_argument("--steps", type=_step_count, default=20, help="iterations (20)")
     lesson.add_argument("--lang", choices=tuple(LANGUAGE_CHOICES), default="all")
     lesson.add_argument("--out", type=Path, help="folder to write (default: output/<slug>)")
+
+    diff = commands.add_parser("diff", help="print every partial derivative, step by step")
+    _add_loss_arguments(diff, init=False)
+    diff.add_argument("--wrt", type=_names, help="only these parameters, e.g. w (default: all)")
+    diff.add_argument("--lang", choices=LANGUAGES, default="en")
+    diff.add_argument("--format", choices=("text", "latex", "json"), default="text")
 
     descend_ = commands.add_parser("descend", help="run gradient descent; print or --json")
     _add_loss_arguments(descend_)
@@ -187,7 +196,7 @@ def _problem(args: argparse.Namespace):
         if clashing:
             raise DeriveError(f"{', '.join(clashing)} is both a data column and a parameter")
     loss = parse_loss(args.loss, params=args.params, data=tuple(data))
-    start = parse_start(args.init, loss.params)
+    start = parse_start(getattr(args, "init", ""), loss.params)
     return loss, {name: data[name] for name in loss.data}, start
 
 
@@ -200,6 +209,17 @@ def run_lesson(args: argparse.Namespace) -> int:
     written = build_lesson(derivation, trace, out, LANGUAGE_CHOICES[args.lang], data=data)
     for path in written:
         print(out.parent / path)
+    return 0
+
+
+def run_diff(args: argparse.Namespace) -> int:
+    loss, _, _ = _problem(args)
+    unknown = [name for name in args.wrt or () if name not in loss.params]
+    if unknown:
+        raise DeriveError(f"--wrt {', '.join(unknown)}: not a parameter ({', '.join(loss.params)})")
+    derivation = derive(loss)
+    points = None if loss.data else stationary_points(derivation)
+    print(render_diff(derivation, points, args.lang, args.format, args.wrt))
     return 0
 
 
@@ -252,7 +272,7 @@ def trace_table(trace: Trace, head: int = 10, tail: int = 3) -> str:
     return "\n".join(lines)
 
 
-COMMANDS = {"lesson": run_lesson, "descend": run_descend}
+COMMANDS = {"lesson": run_lesson, "diff": run_diff, "descend": run_descend}
 
 
 def keep_freed_memory() -> None:

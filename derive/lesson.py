@@ -11,33 +11,31 @@ import hashlib
 import re
 import shutil
 import tempfile
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import sympy
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from latex2mathml.converter import convert as latex_to_mathml
 from markdown_it import MarkdownIt
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 
 from derive import figures
-from derive.derivation import Derivation, Step, numeric
+from derive.catalog import LANGUAGES, environment, messages
+from derive.derivation import Derivation, numeric
 from derive.descend import Trace
-from derive.printing import number, to_latex, unicode_name
+from derive.explain import LATEX, operator, partial_lines
+from derive.printing import number, number_text, to_latex, unicode_name
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-LANGUAGES = ("zh", "en")
 TABLE_HEAD, TABLE_TAIL = 8, 3  # long runs show the first rows, an ellipsis, the last rows
-HIDDEN_RULES = {"constant", "identity"}  # leaves too trivial to print as a step
 
 
 @dataclass(frozen=True)
 class DerivationLine:
     depth: int
     rule: str  # the rule's name in the lesson's language
+    fact: str  # what the rule says, or ""
     latex: str  # the equation this step states
 
 
@@ -72,11 +70,6 @@ class LessonView:
     figures: Mapping[str, str]  # figure key → relative path
 
 
-def messages(language: str) -> dict:
-    with open(TEMPLATES / language / "messages.toml", "rb") as handle:
-        return tomllib.load(handle)
-
-
 # -- the view --------------------------------------------------------------------------------
 
 
@@ -87,12 +80,8 @@ def lesson_view(
     catalog = messages(language)
     names = loss.params
     symbols = [to_latex(s) for s in loss.symbols]
-    single = len(names) == 1
     arguments = ", ".join(symbols)
-    partials = tuple(
-        _partial_view(partial, symbol, single, loss.params, catalog["rules"])
-        for partial, symbol in zip(derivation.partials, symbols, strict=True)
-    )
+    partials = tuple(_partial_view(p, derivation, catalog) for p in derivation.partials)
     learning_rate = number(trace.optimizer.options["lr"])
     header, rows = _step_table(trace, symbols, learning_rate, catalog["table"])
     final = trace.params[-1]
@@ -124,66 +113,28 @@ def _tex_number(value: float) -> str:
     return number(float(value)).replace("×10^", r"\times 10^").replace("−", "-")
 
 
-def _partial_view(partial, symbol: str, single: bool, params, rules: dict) -> PartialView:
-    operator = (
-        rf"\frac{{dL}}{{d{symbol}}}" if single else rf"\frac{{\partial L}}{{\partial {symbol}}}"
-    )
+def _partial_view(partial, derivation: Derivation, catalog: dict) -> PartialView:
+    params = derivation.loss.params
+    symbol = to_latex(sympy.Symbol(partial.param))
     textbook = to_latex(partial.textbook, params)
-    lines = tuple(_derivation_lines(partial.steps, single, params, rules, 0))
-    if partial.simplification:
-        lines += (DerivationLine(0, rules[partial.simplification], f"{operator} = {textbook}"),)
-    body = (
-        textbook
-        if partial.textbook.is_Atom or partial.textbook.is_Mul
-        else rf"\left({textbook}\right)"
+    lines = tuple(
+        DerivationLine(
+            depth=line.depth,
+            rule=catalog["rules"][line.rule].format(u=f"${line.inner}$"),
+            fact=catalog["facts"].get(line.rule, ""),
+            latex=line.equation,
+        )
+        for line in partial_lines(partial, derivation, LATEX)
     )
+    grouped = partial.textbook.is_Atom or partial.textbook.is_Mul
+    body = textbook if grouped else rf"\left({textbook}\right)"
     return PartialView(
         symbol=symbol,
-        operator=operator,
+        operator=operator(symbol, len(params) == 1, LATEX),
         textbook=textbook,
         lines=lines,
         update_rule=rf"{symbol} := {symbol} - \eta \cdot {body}",
     )
-
-
-def _d(variable: sympy.Symbol, single: bool) -> str:
-    name = to_latex(variable)
-    return rf"\frac{{d}}{{d{name}}}" if single else rf"\frac{{\partial}}{{\partial {name}}}"
-
-
-def _derivation_lines(
-    step: Step, single: bool, params, rules: dict, depth: int
-) -> list[DerivationLine]:
-    """The rule tree as nested lines, outer rule first; trivial leaves are left out."""
-    if step.rule in HIDDEN_RULES and depth > 0:
-        return []
-    d = _d(
-        step.variable, single or step.inner_symbol is not None or step.variable.name not in params
-    )
-    before = rf"{d}\left[{to_latex(step.expr, params)}\right]"
-    result = to_latex(step.result, params)
-    if step.rule == "chain":
-        outer, rest = step.substeps
-        u = to_latex(step.inner_symbol)
-        label = rules["chain"].format(u=f"${u} = {to_latex(step.inner, params)}$")
-        kept = outer.result.xreplace({step.inner_symbol: sympy.UnevaluatedExpr(step.inner)})
-        product = rf"{_grouped(kept, params)} \cdot {_grouped(rest.result, params)}"
-        outer_d = rf"\frac{{d}}{{d{u}}}\left[{to_latex(outer.expr)}\right]"
-        inner_d = rf"{_d(step.variable, single)} {u}"
-        latex = rf"{before} = {outer_d} \cdot {inner_d} = {product} = {result}"
-        lines = [DerivationLine(depth, label, latex)]
-        lines += _derivation_lines(outer, True, params, rules, depth + 1)
-        lines += _derivation_lines(rest, single, params, rules, depth + 1)
-        return lines
-    lines = [DerivationLine(depth, rules[step.rule], f"{before} = {result}")]
-    for sub in step.substeps:
-        lines += _derivation_lines(sub, single, params, rules, depth + 1)
-    return lines
-
-
-def _grouped(expr: sympy.Expr, params) -> str:
-    text = to_latex(expr, params)
-    return rf"\left({text}\right)" if expr.is_Add else text
 
 
 def _step_table(trace: Trace, symbols: list[str], lr: str, words: dict):
@@ -205,23 +156,19 @@ def _step_table(trace: Trace, symbols: list[str], lr: str, words: dict):
             continue
         p, g, new = trace.params[t], trace.grad[t], trace.params[t + 1]
         row = [str(t)]
-        row += [_text_number(v) for v in p]
-        row += [_text_number(trace.loss[t])]
-        row += [_text_number(v) for v in g]
+        row += [number_text(v) for v in p]
+        row += [number_text(trace.loss[t])]
+        row += [number_text(v) for v in g]
         row += [
-            f"{_text_number(a)} − {lr}×{_wrapped(gv)} = {_text_number(b)}"
+            f"{number_text(a)} − {lr}×{_wrapped(gv)} = {number_text(b)}"
             for a, gv, b in zip(p, g, new, strict=True)
         ]
         rows.append(tuple(row))
     return tuple(header), tuple(rows)
 
 
-def _text_number(value: float) -> str:
-    return number(float(value)).replace("-", "−")
-
-
 def _wrapped(value: float) -> str:
-    text = _text_number(value)
+    text = number_text(value)
     return f"({text})" if text.startswith("−") else text
 
 
@@ -267,18 +214,9 @@ def _loss_function(
 
 # -- rendering -------------------------------------------------------------------------------
 
-_environment = Environment(
-    loader=FileSystemLoader(TEMPLATES),
-    undefined=StrictUndefined,
-    keep_trailing_newline=True,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    autoescape=False,
-)
-
 
 def render_markdown(view: LessonView) -> str:
-    return _environment.get_template(f"{view.language}/lesson.md.j2").render(lesson=view)
+    return environment.get_template(f"{view.language}/lesson.md.j2").render(lesson=view)
 
 
 def markdown_to_html(markdown: str, language: str, title: str, folder: Path) -> str:
@@ -296,7 +234,7 @@ def markdown_to_html(markdown: str, language: str, title: str, folder: Path) -> 
     )
     body = parser.render(markdown)
     body = re.sub(r'src="([^"]+\.png)"', lambda m: f'src="{_data_uri(folder / m.group(1))}"', body)
-    page = _environment.get_template("lesson.html.j2")
+    page = environment.get_template("lesson.html.j2")
     words = messages(language)["html"]
     return page.render(language=language, title=title, body=body, words=words)
 

@@ -10,7 +10,7 @@ import re
 
 import sympy
 from sympy.printing.latex import LatexPrinter
-from sympy.printing.precedence import PRECEDENCE, precedence
+from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
 from derive.parse import GREEK, N_ROWS
@@ -153,7 +153,13 @@ def textbook_order(expr: sympy.Add, params: tuple[str, ...]) -> list[sympy.Expr]
         )
         return (first, -degree, not term.free_symbols and not term.has(sympy.Indexed), others)
 
-    return sorted(sympy.Add.make_args(expr), key=key)
+    terms = sorted(sympy.Add.make_args(expr), key=key)
+    # 1 − yᵢ rather than −yᵢ + 1: a sum does not open with a minus when it need not.
+    positive = [t for t in terms if not t.could_extract_minus_sign()]
+    if terms[0].could_extract_minus_sign() and positive:
+        terms.remove(positive[0])
+        terms.insert(0, positive[0])
+    return terms
 
 
 def _is_reciprocal(factor: sympy.Expr) -> bool:
@@ -174,6 +180,17 @@ class TextbookLatexPrinter(LatexPrinter):
     def _print_Indexed(self, expr: sympy.Indexed) -> str:
         base = self._print(sympy.Symbol(str(expr.base)))
         return f"{base}_{{i}}" if "_" not in base else f"{{{base}}}_{{i}}"
+
+    def _print_Mul(self, expr: sympy.Mul) -> str:
+        """(2/n) Σ …, not Σ … over n: the factor in front of the sum, as textbooks write it."""
+        sums = [f for f in expr.args if isinstance(f, sympy.Sum)]
+        if len(sums) != 1:
+            return super()._print_Mul(expr)
+        front = expr / sums[0]
+        sign = "- " if front.could_extract_minus_sign() else ""
+        front = -front if sign else front
+        shown = "" if front == 1 else self._print(front) + " "
+        return f"{sign}{shown}{self._print(sums[0])}"
 
     def _print_Abs(self, expr, exp=None) -> str:
         text = rf"\left|{self._print(expr.args[0])}\right|"
@@ -201,12 +218,9 @@ def number(value: float, digits: int = 6) -> str:
     return text
 
 
-def signed(text: str) -> str:
-    """Typeset minus sign for plain text."""
-    return text.replace("-", "−")
-
-
-__all__ = ["number", "precedence", "signed", "to_latex", "to_unicode", "unicode_name"]
+def number_text(value: float, digits: int = 6) -> str:
+    """`number` with the typeset minus sign, for text and tables: −4.8."""
+    return number(value, digits).replace("-", "−")
 
 
 class GrammarPrinter(StrPrinter):

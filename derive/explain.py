@@ -1,0 +1,235 @@
+"""How a derivation is shown: its rule tree as lines (LaTeX or Unicode text) or as JSON.
+
+The tree is built once, by `derivation.derivative_steps`; this module only prints it. The
+words (rule names, in Chinese or English) come from the message catalogs in templates/.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sympy
+
+from derive.catalog import environment, messages
+from derive.derivation import Derivation, Partial, StationaryPoint, Step
+from derive.printing import number, number_text, to_latex, to_text, to_unicode
+
+HIDDEN_RULES = {"constant", "identity"}  # leaves too trivial to print as a step of their own
+
+
+@dataclass(frozen=True)
+class Notation:
+    """How one output format writes the pieces of a step."""
+
+    expr: Callable[[sympy.Expr, tuple[str, ...]], str]
+    ordinary: Callable[[str], str]  # d/dw
+    partial: Callable[[str], str]  # ∂/∂w
+    of: Callable[[str], str]  # the bracket around what is differentiated
+    group: Callable[[str], str]  # parentheses
+    times: str
+
+
+LATEX = Notation(
+    expr=to_latex,
+    ordinary=lambda v: rf"\frac{{d}}{{d{v}}}",
+    partial=lambda v: rf"\frac{{\partial}}{{\partial {v}}}",
+    of=lambda text: rf"\left[{text}\right]",
+    group=lambda text: rf"\left({text}\right)",
+    times=r" \cdot ",
+)
+UNICODE = Notation(
+    expr=to_unicode,
+    ordinary=lambda v: f"d/d{v}",
+    partial=lambda v: f"∂/∂{v}",
+    of=lambda text: f"[{text}]",
+    group=lambda text: f"({text})",
+    times=" · ",
+)
+
+
+@dataclass(frozen=True)
+class Line:
+    """One printed step: `rule` names a catalog entry; `inner` is the chain rule's u = …."""
+
+    depth: int
+    rule: str
+    equation: str
+    inner: str | None = None
+
+
+def operator(symbol: str, single: bool, notation: Notation) -> str:
+    """dL/dw for one parameter, ∂L/∂w for several, in the notation's form."""
+    if notation is LATEX:
+        return (
+            rf"\frac{{dL}}{{d{symbol}}}" if single else rf"\frac{{\partial L}}{{\partial {symbol}}}"
+        )
+    return f"dL/d{symbol}" if single else f"∂L/∂{symbol}"
+
+
+def partial_lines(partial: Partial, derivation: Derivation, notation: Notation) -> tuple[Line, ...]:
+    """The steps of one partial derivative, outer rule first, ending in the textbook form."""
+    params = derivation.loss.params
+    single = len(params) == 1
+    lines = _lines(partial.steps, single, params, notation, 0)
+    if partial.simplification:
+        symbol = notation.expr(sympy.Symbol(partial.param), params)
+        equation = (
+            f"{operator(symbol, single, notation)} = {notation.expr(partial.textbook, params)}"
+        )
+        lines.append(Line(0, partial.simplification, equation))
+    return tuple(lines)
+
+
+def _d(variable: sympy.Symbol, ordinary: bool, notation: Notation) -> str:
+    name = notation.expr(variable, ())
+    return notation.ordinary(name) if ordinary else notation.partial(name)
+
+
+def _lines(step: Step, single: bool, params, notation: Notation, depth: int) -> list[Line]:
+    if step.rule in HIDDEN_RULES and depth > 0:
+        return []
+    ordinary = single or step.variable.name not in params  # d/du for an inner function u
+    before = (
+        f"{_d(step.variable, ordinary, notation)} {notation.of(notation.expr(step.expr, params))}"
+    )
+    result = notation.expr(step.result, params)
+    if step.rule == "chain":
+        outer, rest = step.substeps
+        u = notation.expr(step.inner_symbol, ())
+        kept = outer.result.xreplace({step.inner_symbol: sympy.UnevaluatedExpr(step.inner)})
+        product = (
+            _grouped(kept, params, notation)
+            + notation.times
+            + _grouped(rest.result, params, notation)
+        )
+        outer_d = f"{notation.ordinary(u)} {notation.of(notation.expr(outer.expr, ()))}"
+        inner_d = f"{_d(step.variable, single, notation)} {u}"
+        equation = f"{before} = {outer_d}{notation.times}{inner_d} = {product} = {result}"
+        inner = f"{u} = {notation.expr(step.inner, params)}"
+        lines = [Line(depth, "chain", equation, inner)]
+        lines += _lines(outer, True, params, notation, depth + 1)
+        lines += _lines(rest, single, params, notation, depth + 1)
+        return lines
+    lines = [Line(depth, step.rule, f"{before} = {result}")]
+    for sub in step.substeps:
+        lines += _lines(sub, single, params, notation, depth + 1)
+    return lines
+
+
+def _grouped(expr: sympy.Expr, params, notation: Notation) -> str:
+    text = notation.expr(expr, params)
+    return notation.group(text) if expr.is_Add else text
+
+
+def step_json(step: Step, params: tuple[str, ...]) -> dict:
+    """The rule tree as plain data: every node with its rule, before, after, and substeps."""
+    return {
+        "rule": step.rule,
+        "variable": str(step.variable),
+        "expr": to_unicode(step.expr, params),
+        "result": to_unicode(step.result, params),
+        "expr_latex": to_latex(step.expr, params),
+        "result_latex": to_latex(step.result, params),
+        "inner": None if step.inner is None else to_unicode(step.inner, params),
+        "inner_symbol": None if step.inner_symbol is None else str(step.inner_symbol),
+        "substeps": [step_json(sub, params) for sub in step.substeps],
+    }
+
+
+# -- `derive diff` ---------------------------------------------------------------------------
+
+
+def render_diff(
+    derivation: Derivation,
+    points: tuple[StationaryPoint, ...] | None,
+    language: str,
+    form: str,
+    wrt: tuple[str, ...] | None = None,
+) -> str:
+    """Every partial (or those in `wrt`) with its steps, as text, LaTeX or JSON."""
+    loss = derivation.loss
+    partials = [p for p in derivation.partials if wrt is None or p.param in wrt]
+    if form == "json":
+        return json.dumps(_diff_json(derivation, partials, points), ensure_ascii=False, indent=2)
+    notation = LATEX if form == "latex" else UNICODE
+    catalog = messages(language)
+    single = len(loss.params) == 1
+    views = [
+        {
+            "operator": operator(notation.expr(sympy.Symbol(p.param), ()), single, notation),
+            "result": notation.expr(p.textbook, loss.params),
+            "lines": [
+                _worded(line, catalog, form) for line in partial_lines(p, derivation, notation)
+            ],
+        }
+        for p in partials
+    ]
+    stationary = None if points is None else [
+        {
+            "where": _where(loss.symbols, p, notation),
+            "kind": catalog["diff"][p.kind],
+            "loss": number_text(p.loss) if notation is UNICODE else number(p.loss),
+        }
+        for p in points
+    ]  # fmt: skip
+    view = {
+        "loss": notation.expr(loss.expr, loss.params),
+        "loss_text": to_unicode(loss.expr, loss.params),
+        "partials": views,
+        "stationary": stationary,
+    }
+    template = environment.get_template("diff.tex.j2" if form == "latex" else "diff.txt.j2")
+    return template.render(view=view, words=catalog["diff"]).rstrip("\n")
+
+
+def _worded(line: Line, catalog: dict, form: str) -> dict:
+    inner = f"${line.inner}$" if form == "latex" and line.inner else line.inner
+    return {
+        "depth": line.depth,
+        "rule": catalog["rules"][line.rule].format(u=inner),
+        "equation": line.equation,
+    }
+
+
+def _where(symbols, point: StationaryPoint, notation: Notation) -> str:
+    """x = −1.44449, y = 0: exact values when SymPy found them, else the number."""
+    exact = point.exact or (None,) * len(point.values)
+    written = number_text if notation is UNICODE else number
+    shown = [
+        notation.expr(e, ()) if e is not None else written(v)
+        for v, e in zip(point.values, exact, strict=True)
+    ]
+    return ", ".join(
+        f"{notation.expr(s, ())} = {text}" for s, text in zip(symbols, shown, strict=True)
+    )
+
+
+def _diff_json(derivation, partials, points) -> dict:
+    loss = derivation.loss
+    return {
+        "loss": to_text(loss.expr),
+        "params": list(loss.params),
+        "data": list(loss.data),
+        "partials": [
+            {
+                "param": p.param,
+                "result": to_unicode(p.textbook, loss.params),
+                "latex": to_latex(p.textbook, loss.params),
+                "text": to_text(p.textbook),
+                "simplification": p.simplification,
+                "steps": step_json(p.steps, loss.params),
+            }
+            for p in partials
+        ],
+        "stationary_points": None if points is None else [
+            {
+                "params": dict(zip(loss.params, p.values, strict=True)),
+                "kind": p.kind,
+                "loss": p.loss,
+                "exact": None if p.exact is None else [to_text(v) for v in p.exact],
+            }
+            for p in points
+        ],
+    }  # fmt: skip
