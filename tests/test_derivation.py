@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import sympy
 
-from derive.derivation import NUMPY_FUNCTIONS, derive
+from derive.derivation import NUMPY_FUNCTIONS, derive, numeric, stationary_points
 from derive.parse import parse_loss
 from derive.printing import to_latex, to_unicode
 
@@ -78,9 +78,54 @@ def test_chain_rule_names_its_inner_function():
     assert [s.rule for s in partial.steps.substeps] == ["power", "sum"]
 
 
+LOGISTIC = "mean(-(y*log(sigmoid(w*x+b)) + (1-y)*log(1-sigmoid(w*x+b))))"
+SUM_W = r"\sum_{i=1}^{n} \left(w x_{i} + b - y_{i}\right)"
+SUM_THETA = r"\sum_{i=1}^{n} \left(\theta_{0} + \theta_{1} x_{i} - y_{i}\right)"
+SUM_SIGMA = r"\sum_{i=1}^{n} \left(\sigma\left(w x_{i} + b\right) - y_{i}\right)"
+
+
 @pytest.mark.parametrize(
     ("text", "unicode", "latex"),
     [
+        (
+            "mean((w*x + b - y)**2)",
+            ["(2/n) Σ (w xᵢ + b − yᵢ) xᵢ", "(2/n) Σ (w xᵢ + b − yᵢ)"],
+            [rf"\frac{{2}}{{n}} {SUM_W} x_{{i}}", rf"\frac{{2}}{{n}} {SUM_W}"],
+        ),
+        (
+            "mean((theta0 + theta1*x - y)**2)",
+            ["(2/n) Σ (θ₀ + θ₁ xᵢ − yᵢ)", "(2/n) Σ (θ₀ + θ₁ xᵢ − yᵢ) xᵢ"],
+            [
+                rf"\frac{{2}}{{n}} {SUM_THETA}",
+                rf"\frac{{2}}{{n}} {SUM_THETA} x_{{i}}",
+            ],
+        ),
+        (
+            LOGISTIC,
+            ["(1/n) Σ (σ(w xᵢ + b) − yᵢ) xᵢ", "(1/n) Σ (σ(w xᵢ + b) − yᵢ)"],
+            [
+                rf"\frac{{1}}{{n}} {SUM_SIGMA} x_{{i}}",
+                rf"\frac{{1}}{{n}} {SUM_SIGMA}",
+            ],
+        ),
+        (
+            "mean((w1*x1 + w2*x2 + b - y)**2)",
+            [
+                "(2/n) Σ (w₁ x₁ᵢ + w₂ x₂ᵢ + b − yᵢ) x₁ᵢ",
+                "(2/n) Σ (w₁ x₁ᵢ + w₂ x₂ᵢ + b − yᵢ) x₂ᵢ",
+                "(2/n) Σ (w₁ x₁ᵢ + w₂ x₂ᵢ + b − yᵢ)",
+            ],
+            None,
+        ),
+        (
+            "mean((a*x**2 + b*x + c - y)**2)",
+            [
+                "(2/n) Σ (a xᵢ² + b xᵢ + c − yᵢ) xᵢ²",
+                "(2/n) Σ (a xᵢ² + b xᵢ + c − yᵢ) xᵢ",
+                "(2/n) Σ (a xᵢ² + b xᵢ + c − yᵢ)",
+            ],
+            None,
+        ),
         ("(w-3)**2", ["2(w − 3)"], [r"2 \left(w - 3\right)"]),
         ("x**2 + 2*y**2", ["2x", "4y"], ["2 x", "4 y"]),
         ("x**4 - 4*x**2 + 0.5*x", ["4x³ − 8x + 1/2"], [r"4 x^{3} - 8 x + \frac{1}{2}"]),
@@ -88,7 +133,124 @@ def test_chain_rule_names_its_inner_function():
     ],
 )
 def test_textbook_end_forms(text, unicode, latex):
-    loss = parse_loss(text)
+    loss = parse_loss(text, data=("x", "y", "x1", "x2") if "mean" in text else ())
     partials = derive(loss).partials
     assert [to_unicode(p.textbook, loss.params) for p in partials] == unicode
-    assert [to_latex(p.textbook, loss.params) for p in partials] == latex
+    if latex is not None:
+        assert [to_latex(p.textbook, loss.params) for p in partials] == latex
+
+
+def test_data_loss_prints_as_a_mean_with_limits():
+    loss = parse_loss("mean((w*x + b - y)**2)", data=("x", "y"))
+    assert to_unicode(loss.expr, loss.params) == "(1/n) Σ (w xᵢ + b − yᵢ)²"
+    assert to_latex(loss.expr, loss.params) == rf"\frac{{1}}{{n}} {SUM_W}^{{2}}"
+
+
+DATA = {"x": np.array([0.5, -1.0, 2.0, 3.5]), "y": np.array([1.0, 0.0, 1.0, 1.0])}
+
+
+@pytest.mark.parametrize(
+    ("text", "by_hand"),
+    [
+        (
+            "mean((w*x + b - y)**2)",
+            lambda w, b, x, y: [
+                np.mean((w * x + b - y) ** 2),
+                2 * np.mean((w * x + b - y) * x),
+                2 * np.mean(w * x + b - y),
+            ],
+        ),
+        (
+            LOGISTIC,
+            lambda w, b, x, y: [
+                -np.mean(
+                    y * np.log(1 / (1 + np.exp(-(w * x + b))))
+                    + (1 - y) * np.log(1 - 1 / (1 + np.exp(-(w * x + b))))
+                ),
+                np.mean((1 / (1 + np.exp(-(w * x + b))) - y) * x),
+                np.mean(1 / (1 + np.exp(-(w * x + b))) - y),
+            ],
+        ),
+    ],
+)
+def test_vectorized_functions_match_hand_written_numpy(text, by_hand):
+    derivation = derive(parse_loss(text, data=("x", "y")))
+    function = numeric(derivation)
+    for w, b in [(0.3, -0.2), (-1.5, 2.0), (0.0, 0.0)]:
+        ours = function(w, b, DATA["x"], DATA["y"], 4)
+        assert ours == pytest.approx(by_hand(w, b, DATA["x"], DATA["y"]), rel=1e-12)
+
+
+def test_symbolic_work_never_sees_the_number_of_rows():
+    loss = parse_loss("mean((w*x + b - y)**2)", data=("x", "y"))
+    (total,) = loss.expr.atoms(sympy.Sum)
+    assert total.limits[0][2].is_Symbol  # n stays a symbol: the cost is the same for any n
+    for partial in derive(loss).partials:
+        assert all(s.limits[0][2].is_Symbol for s in partial.textbook.atoms(sympy.Sum))
+
+
+def quartic_stationary_points_by_hand():
+    roots = sorted(r.real for r in np.roots([4, 0, -8, 0.5]) if abs(r.imag) < 1e-12)
+    return [(r, "minimum" if 12 * r**2 - 8 > 0 else "maximum") for r in roots]
+
+
+def test_stationary_points_of_seed_004_quartic():
+    points = stationary_points(derive(parse_loss("x**4 - 4*x**2 + 0.5*x")))
+    expected = quartic_stationary_points_by_hand()
+    assert (
+        [p.kind for p in points]
+        == [kind for _, kind in expected]
+        == ["minimum", "maximum", "minimum"]
+    )
+    for point, (root, _) in zip(points, expected, strict=True):
+        assert point.values[0] == pytest.approx(root, abs=1e-12)
+        assert point.loss == pytest.approx(root**4 - 4 * root**2 + 0.5 * root, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("text", "values", "kind"),
+    [
+        ("x**2 - y**2", (0.0, 0.0), "saddle"),
+        ("(w-3)**2", (3.0,), "minimum"),
+        ("x**2 + 2*y**2", (0.0, 0.0), "minimum"),
+        ("-(x**2) - (y-1)**2", (0.0, 1.0), "maximum"),
+        ("(1 - x)**2 + 100*(y - x**2)**2", (1.0, 1.0), "minimum"),
+        ("x**3", (0.0,), "degenerate"),
+    ],
+)
+def test_single_stationary_points_and_their_kind(text, values, kind):
+    (point,) = stationary_points(derive(parse_loss(text)))
+    assert point.values == pytest.approx(values, abs=1e-9)
+    assert point.kind == kind
+
+
+def test_cross_entropy_stays_finite_where_the_literal_formula_gives_nan():
+    import mpmath
+
+    function = numeric(derive(parse_loss(LOGISTIC, data=("x", "y"))))
+    x, y = np.array([1.0, 2.0, -3.0]), np.array([1.0, 1.0, 0.0])
+    with np.errstate(all="ignore"):  # the literal formula: log(1 − σ(100)) = log(0)
+        z = 50.0 * x
+        sigma = 1 / (1 + np.exp(-z))
+        literal = -np.mean(y * np.log(sigma) + (1 - y) * np.log(1 - sigma))
+    assert np.isnan(literal)
+    loss, dw, db = function(50.0, 0.0, x, y, 3)
+    mpmath.mp.dps = 50
+    exact = (
+        sum(
+            mpmath.log(1 + mpmath.exp(-zi)) if yi else mpmath.log(1 + mpmath.exp(zi))
+            for zi, yi in zip(z, y, strict=True)
+        )
+        / 3
+    )
+    assert loss == pytest.approx(float(exact), rel=1e-12)
+    assert np.isfinite([dw, db]).all()
+
+
+def test_scalar_path_uses_the_stable_forms_too():
+    from derive.derivation import scalar_numeric
+
+    loss, dw, db = scalar_numeric(derive(parse_loss("-log(sigmoid(w)) - log(1 - sigmoid(b))")))(
+        -1000.0, 1000.0
+    )
+    assert (loss, dw, db) == (2000.0, -1.0, 1.0)

@@ -1,0 +1,72 @@
+"""Derivation cost against n, and lambdified gradients against hand-written NumPy (issue 4)."""
+
+from __future__ import annotations
+
+import numpy as np
+from sympy.core.cache import clear_cache
+
+from benchmarks.conftest import median_seconds, report
+from derive.cli import keep_freed_memory
+from derive.derivation import derive, numeric
+from derive.parse import parse_loss
+
+keep_freed_memory()  # as the `derive` command does; the baselines run under it too
+
+MSE = "mean((w*x + b - y)**2)"
+LOGISTIC = "mean(-(y*log(sigmoid(w*x+b)) + (1-y)*log(1-sigmoid(w*x+b))))"
+
+
+def columns(rows: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-3, 3, rows)
+    return x, (x + 0.5 * rng.standard_normal(rows) > 0).astype(float)
+
+
+def derivation_stage(text: str, data: dict[str, np.ndarray]):
+    """Parse with the data's columns, derive every partial, compile the NumPy function: cold."""
+    clear_cache()  # SymPy's own cache would make every repeat after the first look free
+    derivation = derive(parse_loss(text, data=tuple(data)))
+    return numeric.__wrapped__(derivation)  # compile afresh, bypassing derive's cache
+
+
+def test_derivation_cost_does_not_grow_with_n(benchmark):
+    small, large = (dict(zip("xy", columns(rows), strict=True)) for rows in (10, 1_000_000))
+    derivation_stage(MSE, small)
+    at_10 = median_seconds(lambda: derivation_stage(MSE, small), 7)
+    at_million = median_seconds(lambda: derivation_stage(MSE, large), 7)
+    function = derivation_stage(MSE, large)
+    evaluation = median_seconds(lambda: function(0.1, 0.2, large["x"], large["y"], 10**6), 7)
+    benchmark.pedantic(lambda: derivation_stage(MSE, large), rounds=1, iterations=1)
+    report("MSE derivation stage, n=10 vs n=1e6", n10_s=at_10, n1e6_s=at_million,
+           ratio=at_million / at_10, aim=1.5, then_one_evaluation_at_1e6_s=evaluation)  # fmt: skip
+
+
+def hand_mse(w, b, x, y):
+    r = w * x + b - y
+    return np.mean(r * r), 2 * np.mean(r * x), 2 * np.mean(r)
+
+
+def hand_logistic(w, b, x, y):
+    p = 1 / (1 + np.exp(-(w * x + b)))
+    loss = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+    e = p - y
+    return loss, np.mean(e * x), np.mean(e)
+
+
+def compare(name, text, by_hand, benchmark):
+    x, y = columns(1_000_000)
+    function = numeric(derive(parse_loss(text, data=("x", "y"))))
+    assert np.allclose(function(0.3, -0.1, x, y, len(x)), by_hand(0.3, -0.1, x, y), rtol=1e-9)
+    ours = median_seconds(lambda: function(0.3, -0.1, x, y, len(x)), 21)
+    theirs = median_seconds(lambda: by_hand(0.3, -0.1, x, y), 21)
+    benchmark.pedantic(lambda: function(0.3, -0.1, x, y, len(x)), rounds=3, iterations=1)
+    report(f"{name} loss + gradient at n=1e6", derive_s=ours, numpy_s=theirs,
+           ratio=ours / theirs, aim=1.2)  # fmt: skip
+
+
+def test_mse_gradient_vs_numpy(benchmark):
+    compare("MSE", MSE, hand_mse, benchmark)
+
+
+def test_cross_entropy_gradient_vs_numpy(benchmark):
+    compare("cross-entropy", LOGISTIC, hand_logistic, benchmark)

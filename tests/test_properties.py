@@ -1,0 +1,128 @@
+"""Properties over random expressions of the grammar (hypothesis).
+
+- every partial derivative agrees with a central finite difference (in 50-digit arithmetic);
+- every step of every rule tree states a true equation (its before and after agree as functions);
+- every expression re-parses from its own printed form to an equal expression.
+"""
+
+from __future__ import annotations
+
+import mpmath
+import sympy
+from hypothesis import HealthCheck, assume, given, reject, settings
+from hypothesis import strategies as st
+
+from derive.derivation import derive
+from derive.errors import DeriveError
+from derive.parse import parse_expression, parse_loss
+from derive.printing import to_text
+
+NAMES = ("w", "b")
+UNARY = ("exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "softplus", "abs")
+
+leaves = st.sampled_from([*NAMES, "2", "3", "0.5", "1.5", "pi"])
+
+
+def combine(children):
+    unary = st.tuples(st.sampled_from(UNARY), children).map(lambda t: f"{t[0]}({t[1]})")
+    binary = st.tuples(children, st.sampled_from(["+", "-", "*", "/"]), children).map(
+        lambda t: f"({t[0]} {t[1]} {t[2]})"
+    )
+    power = st.tuples(children, st.sampled_from(["2", "3", "-1"])).map(
+        lambda t: f"({t[0]})**{t[1]}"
+    )
+    return unary | binary | power
+
+
+expressions = st.recursive(leaves, combine, max_leaves=6).filter(
+    lambda text: any(name in text for name in NAMES)
+)
+points = st.tuples(*(st.floats(0.3, 1.7) for _ in NAMES))
+
+MP = {
+    "sigmoid": lambda z: 1 / (1 + mpmath.exp(-z)),
+    "softplus": lambda z: mpmath.log(1 + mpmath.exp(z)),
+    "Abs": abs,
+    "sign": mpmath.sign,
+}
+
+
+def value(expr, symbols, point):
+    """expr at point in 50-digit arithmetic, or None where it is not a moderate real number."""
+    mpmath.mp.dps = 50
+    try:
+        result = sympy.lambdify(symbols, expr, modules=[MP, "mpmath"])(*map(mpmath.mpf, point))
+    except ZeroDivisionError:
+        return None
+    if isinstance(result, mpmath.mpf) and mpmath.isfinite(result) and abs(result) < 1e12:
+        return result
+    return None
+
+
+def at(expr, symbols, point):
+    """expr at point; examples where it is undefined are discarded."""
+    result = value(expr, symbols, point)
+    assume(result is not None)
+    return result
+
+
+SETTINGS = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.filter_too_much]
+)
+
+
+@SETTINGS
+@given(expressions, points)
+def test_partials_agree_with_central_differences(text, point):
+    loss = parsed(text)
+    for k, partial in enumerate(derive(loss).partials):
+        slope = at(partial.textbook, loss.symbols, point)
+        h = mpmath.mpf("1e-20")
+        up = [mpmath.mpf(v) for v in point]
+        down = list(up)
+        up[k] += h
+        down[k] -= h
+        central = (at(loss.expr, loss.symbols, up) - at(loss.expr, loss.symbols, down)) / (2 * h)
+        assert abs(slope - central) <= 1e-9 * (1 + abs(central))
+
+
+def parsed(text):
+    """The loss, or a discarded example when the parser refuses it (e.g. (w - w)**-1)."""
+    try:
+        return parse_loss(text, params=NAMES)
+    except DeriveError:
+        reject()
+
+
+def walk(step):
+    yield step
+    for sub in step.substeps:
+        yield from walk(sub)
+
+
+@SETTINGS
+@given(expressions, points)
+def test_every_step_is_a_true_equation(text, point):
+    loss = parsed(text)
+    values = dict(zip(loss.symbols, point, strict=True))
+    checked = 0
+    for partial in derive(loss).partials:
+        for step in walk(partial.steps):
+            symbols = sorted(step.expr.free_symbols | step.result.free_symbols, key=str)
+            here = [values.get(s, 0.9) for s in symbols]  # an inner variable u gets 0.9
+            truth = value(sympy.diff(step.expr, step.variable), symbols, here)
+            if truth is None:
+                continue  # this step's function is undefined here (log of a negative, say)
+            claimed = value(step.result, symbols, here)
+            assert claimed is not None
+            assert abs(claimed - truth) <= 1e-30 * (1 + abs(truth))
+            checked += 1
+    assume(checked > 0)
+
+
+@SETTINGS
+@given(expressions)
+def test_printed_form_parses_back_to_an_equal_expression(text):
+    expr = parsed(text).expr
+    again = parse_expression(to_text(expr))
+    assert sympy.simplify(again - expr) == 0 or again == expr
