@@ -7,7 +7,8 @@ from sympy.core.cache import clear_cache
 
 from benchmarks.conftest import median_seconds, report
 from derive.cli import keep_freed_memory
-from derive.derivation import derive, numeric
+from derive.derivation import derive
+from derive.numeric import numeric
 from derive.parse import parse_loss
 
 keep_freed_memory()  # as the `derive` command does; the baselines run under it too

@@ -17,10 +17,11 @@ import numpy as np
 
 from derive.catalog import LANGUAGES
 from derive.data import load_data
-from derive.derivation import derive, stationary_points
+from derive.derivation import derive
 from derive.descend import DEFAULTS, Optimizer, Trace, descend, trace_json
 from derive.errors import DeriveError
 from derive.explain import render_diff
+from derive.landscape import stationary_points
 from derive.lesson import build_lesson, slug
 from derive.parse import parse_expression, parse_loss
 from derive.printing import number, to_text, unicode_name

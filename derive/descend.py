@@ -15,8 +15,9 @@ from types import MappingProxyType
 
 import numpy as np
 
-from derive.derivation import Derivation, numeric, scalar_numeric
+from derive.derivation import Derivation
 from derive.errors import DeriveError
+from derive.numeric import numeric, scalar_numeric
 
 # torch.optim's defaults, except sgd's lr: torch requires one; the seeds' examples use 0.1.
 DEFAULTS: dict[str, dict[str, object]] = {

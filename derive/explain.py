@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import sympy
 
 from derive.catalog import environment, messages
-from derive.derivation import Derivation, Partial, StationaryPoint, Step
+from derive.derivation import Derivation, Partial, Step
+from derive.landscape import StationaryPoint
 from derive.printing import number, number_text, to_latex, to_text, to_unicode
 
 HIDDEN_RULES = {"constant", "identity"}  # leaves too trivial to print as a step of their own

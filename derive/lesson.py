@@ -23,9 +23,10 @@ from mdit_py_plugins.dollarmath import dollarmath_plugin
 
 from derive import figures
 from derive.catalog import LANGUAGES, environment, messages
-from derive.derivation import Derivation, numeric
+from derive.derivation import Derivation
 from derive.descend import Trace
 from derive.explain import LATEX, operator, partial_lines
+from derive.numeric import numeric
 from derive.printing import number, number_text, to_latex, unicode_name
 
 TABLE_HEAD, TABLE_TAIL = 8, 3  # long runs show the first rows, an ellipsis, the last rows

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import sympy
 
-from derive.derivation import NUMPY_FUNCTIONS, derive, numeric, stationary_points
+from derive.derivation import derive
+from derive.landscape import stationary_points
+from derive.numeric import NUMPY_FUNCTIONS, numeric
 from derive.parse import parse_loss
 from derive.printing import to_latex, to_unicode
 
@@ -248,7 +250,7 @@ def test_cross_entropy_stays_finite_where_the_literal_formula_gives_nan():
 
 
 def test_scalar_path_uses_the_stable_forms_too():
-    from derive.derivation import scalar_numeric
+    from derive.numeric import scalar_numeric
 
     loss, dw, db = scalar_numeric(derive(parse_loss("-log(sigmoid(w)) - log(1 - sigmoid(b))")))(
         -1000.0, 1000.0
