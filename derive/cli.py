@@ -22,7 +22,7 @@ from derive.descend import DEFAULTS, Optimizer, Trace, descend, trace_json
 from derive.errors import DeriveError
 from derive.explain import render_diff
 from derive.landscape import stationary_points
-from derive.lesson import build_lesson, slug
+from derive.lesson import SECTIONS, build_lesson, slug
 from derive.parse import parse_expression, parse_loss
 from derive.printing import number, to_text, unicode_name
 
@@ -93,6 +93,16 @@ def _batch_size(text: str) -> int | None:
     return int(text)
 
 
+def _sections(text: str) -> tuple[str, ...]:
+    chosen = _names(text)
+    unknown = [name for name in chosen if name not in SECTIONS]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown section {', '.join(unknown)} (known: {', '.join(SECTIONS)})"
+        )
+    return chosen
+
+
 def _seed(text: str) -> int:
     if not text.isdigit() or int(text) >= 2**63:
         raise argparse.ArgumentTypeError(f"must be a whole number from 0 to 2^63-1, not {text!r}")
@@ -141,6 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
     lesson.add_argument("--steps", type=_step_count, default=20, help="iterations (20)")
     lesson.add_argument("--lang", choices=tuple(LANGUAGE_CHOICES), default="all")
     lesson.add_argument("--out", type=Path, help="folder to write (default: output/<slug>)")
+    lesson.add_argument(
+        "--sections", type=_sections, help=f"only these, e.g. table,rates ({', '.join(SECTIONS)})"
+    )
+    lesson.add_argument("--svg", action="store_true", help="also write the figures as SVG")
+    lesson.add_argument("--open", action="store_true", help="print only the HTML lessons' paths")
 
     diff = commands.add_parser("diff", help="print every partial derivative, step by step")
     _add_loss_arguments(diff, init=False)
@@ -207,7 +222,13 @@ def run_lesson(args: argparse.Namespace) -> int:
     optimizer = Optimizer.make("sgd", lr=args.lr)
     trace = descend(derivation, start, optimizer, args.steps, data=data)
     out = args.out or Path("output") / slug(args.loss)
-    written = build_lesson(derivation, trace, out, LANGUAGE_CHOICES[args.lang], data=data)
+    formats = ("png", "svg") if args.svg else ("png",)
+    languages = LANGUAGE_CHOICES[args.lang]
+    written = build_lesson(derivation, trace, out, languages, formats, data, start, args.sections)
+    if args.open:
+        for language in languages:
+            print(out / f"lesson.{language}.html")
+        return 0
     for path in written:
         print(out.parent / path)
     return 0

@@ -60,13 +60,12 @@ class Line:
     inner: str | None = None
 
 
-def operator(symbol: str, single: bool, notation: Notation) -> str:
+def operator(symbol: str, single: bool, notation: Notation, name: str = "L") -> str:
     """dL/dw for one parameter, ∂L/∂w for several, in the notation's form."""
     if notation is LATEX:
-        return (
-            rf"\frac{{dL}}{{d{symbol}}}" if single else rf"\frac{{\partial L}}{{\partial {symbol}}}"
-        )
-    return f"dL/d{symbol}" if single else f"∂L/∂{symbol}"
+        d = "d" if single else r"\partial "
+        return rf"\frac{{{d}{name}}}{{{d}{symbol}}}"
+    return f"d{name}/d{symbol}" if single else f"∂{name}/∂{symbol}"
 
 
 def partial_lines(partial: Partial, derivation: Derivation, notation: Notation) -> tuple[Line, ...]:

@@ -1,18 +1,23 @@
-"""Stage 4: Derivation + Trace → lesson files (Markdown and standalone HTML, zh and en).
+"""Stage 4: Derivation + runs → lesson files (Markdown and standalone HTML, zh and en).
 
-Every number a lesson prints is computed here, from the run, and arrives in the templates
-already formatted; the templates hold the words and the layout.
+Every number a lesson prints is computed here, from the runs, and arrives in the templates
+already formatted; the templates hold the words and the layout. A section appears when it
+applies to the loss (batch sizes only over data, minima and saddles only where they exist).
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
+import io
+import logging
+import multiprocessing
 import re
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,11 +30,18 @@ from derive import figures
 from derive.catalog import LANGUAGES, environment, messages
 from derive.derivation import Derivation
 from derive.descend import Trace
+from derive.errors import DeriveError
+from derive.experiments import Experiments, Run, run_experiments
 from derive.explain import LATEX, operator, partial_lines
 from derive.numeric import numeric
 from derive.printing import number, number_text, to_latex, unicode_name
 
+SECTIONS = (
+    "intuition", "loss", "gradient", "update", "table", "descent", "rates", "batch",
+    "optimizers", "landscape", "exercises", "summary",
+)  # fmt: skip
 TABLE_HEAD, TABLE_TAIL = 8, 3  # long runs show the first rows, an ellipsis, the last rows
+MATH_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuMathTeXGyre.ttf")
 
 
 @dataclass(frozen=True)
@@ -50,14 +62,26 @@ class PartialView:
 
 
 @dataclass(frozen=True)
+class Row:
+    cells: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class LessonView:
     """What a template sees: words aside, everything is here, formatted."""
 
     language: str
     title: str
+    sections: tuple[str, ...]
+    numbers: Mapping[str, str]  # section → its number in this lesson
     loss_latex: str
-    params: tuple[str, ...]  # LaTeX of each parameter
+    params: tuple[str, ...]
+    single: bool
+    over_data: bool
+    rows: int
     partials: tuple[PartialView, ...]
+    gradient_vector: str
+    gradient_at_start: str
     learning_rate: str
     steps: int
     start: str
@@ -68,53 +92,93 @@ class LessonView:
     start_loss: str
     status: str
     diverged_at: int | None
-    figures: Mapping[str, str]  # figure key → relative path
+    figures: Mapping[str, str]
+    rates: Mapping[str, object] = field(default_factory=dict)
+    optimizers: tuple[Row, ...] = ()
+    batches: tuple[Row, ...] = ()
+    points: tuple[Row, ...] = ()
+    starts: tuple[Row, ...] = ()
+    saddle: bool = False
+    fit: Mapping[str, str] = field(default_factory=dict)
+    exercises: Mapping[str, object] = field(default_factory=dict)
 
 
 # -- the view --------------------------------------------------------------------------------
 
 
 def lesson_view(
-    derivation: Derivation, trace: Trace, language: str, figure_paths: Mapping[str, str]
+    derivation: Derivation,
+    trace: Trace,
+    experiments: Experiments,
+    language: str,
+    figure_paths: Mapping[str, str],
+    sections: tuple[str, ...],
 ) -> LessonView:
     loss = derivation.loss
     catalog = messages(language)
-    names = loss.params
     symbols = [to_latex(s) for s in loss.symbols]
-    arguments = ", ".join(symbols)
+    single = len(symbols) == 1
     partials = tuple(_partial_view(p, derivation, catalog) for p in derivation.partials)
     learning_rate = number(trace.optimizer.options["lr"])
     header, rows = _step_table(trace, symbols, learning_rate, catalog["table"])
-    final = trace.params[-1]
+    numerals = catalog["numerals"]
     return LessonView(
         language=language,
         title=loss.text,
-        loss_latex=f"L({arguments}) = {to_latex(loss.expr, names)}",
+        sections=sections,
+        numbers={name: numerals[k] for k, name in enumerate(sections)},
+        loss_latex=f"L({', '.join(symbols)}) = {to_latex(loss.expr, loss.params)}",
         params=tuple(symbols),
+        single=single,
+        over_data=bool(loss.data),
+        rows=experiments.rows,
         partials=partials,
+        gradient_vector=_vector(symbols, [p.textbook for p in partials]),
+        gradient_at_start=_vector(symbols, [_tex(v) for v in trace.grad[0]], at=trace.params[0]),
         learning_rate=learning_rate,
         steps=trace.steps,
         start=_assignments(symbols, trace.params[0]),
         table_header=header,
         table_rows=rows,
-        final_params=_assignments(symbols, final),
-        final_loss=number(trace.loss[-1]),
-        start_loss=number(trace.loss[0]),
+        final_params=_assignments(symbols, trace.params[-1]),
+        final_loss=_tex(trace.loss[-1]),
+        start_loss=_tex(trace.loss[0]),
         status=trace.status,
         diverged_at=trace.steps if trace.status == "diverged" else None,
         figures=dict(figure_paths),
+        rates=_rates_view(experiments, catalog),
+        optimizers=tuple(_optimizer_row(run, catalog) for run in experiments.optimizers),
+        batches=tuple(_batch_row(run, experiments.rows, catalog) for run in experiments.batches),
+        points=tuple(_point_row(p, symbols, catalog) for p in experiments.points),
+        starts=tuple(_start_row(s, symbols, catalog) for s in experiments.starts),
+        saddle=any(p.kind == "saddle" for p in experiments.points),
+        fit=_fit_view(experiments, trace),
+        exercises=_exercises(derivation, trace, experiments, catalog),
     )
 
 
-def _assignments(symbols: list[str], values: np.ndarray) -> str:
-    return ", ".join(f"{s} = {_tex_number(v)}" for s, v in zip(symbols, values, strict=True))
+def _assignments(symbols, values) -> str:
+    return ", ".join(f"{s} = {_tex(v)}" for s, v in zip(symbols, values, strict=True))
 
 
-def _tex_number(value: float) -> str:
-    return number(float(value)).replace("×10^", r"\times 10^").replace("−", "-")
+def _tex(value: float) -> str:
+    """A number for LaTeX: 0.6, -4.8, 1.2 \times 10^{-5}."""
+    text = number(float(value))
+    if "×10^" in text:
+        mantissa, exponent = text.split("×10^")
+        return rf"{mantissa} \times 10^{{{exponent}}}"
+    return text
 
 
-def _partial_view(partial, derivation: Derivation, catalog: dict) -> PartialView:
+def _vector(symbols, entries, at=None) -> str:
+    where = f"({', '.join(_tex(v) for v in at)})" if at is not None else ""
+    if len(symbols) == 1:
+        return rf"L'{where} = {entries[0]}" if at is not None else str(entries[0])
+    body = ", ".join(str(e) for e in entries)
+    return rf"\nabla L{where} = \left({body}\right)"
+
+
+def _partial_view(partial, derivation: Derivation, catalog: dict, name: str = "L") -> PartialView:
     params = derivation.loss.params
     symbol = to_latex(sympy.Symbol(partial.param))
     textbook = to_latex(partial.textbook, params)
@@ -131,7 +195,7 @@ def _partial_view(partial, derivation: Derivation, catalog: dict) -> PartialView
     body = textbook if grouped else rf"\left({textbook}\right)"
     return PartialView(
         symbol=symbol,
-        operator=operator(symbol, len(params) == 1, LATEX),
+        operator=operator(symbol, len(params) == 1, LATEX, name),
         textbook=textbook,
         lines=lines,
         update_rule=rf"{symbol} := {symbol} - \eta \cdot {body}",
@@ -140,26 +204,23 @@ def _partial_view(partial, derivation: Derivation, catalog: dict) -> PartialView
 
 def _step_table(trace: Trace, symbols: list[str], lr: str, words: dict):
     """Rows of t, current params, loss, gradient, the update arithmetic, new params."""
+    d = "d" if len(symbols) == 1 else r"\partial "
     header = [words["iteration"]]
     header += [words["current"].format(p=f"${s}$") for s in symbols]
     header += [words["loss"]]
-    d = "d" if len(symbols) == 1 else r"\partial "
     header += [words["gradient"].format(g=f"${d}L/{d}{s}$") for s in symbols]
     header += [words["update"].format(p=f"${s}$") for s in symbols]
-    rows = []
     updates = trace.steps if trace.status != "diverged" else trace.steps - 1
-    indices = list(range(max(updates, 0)))
+    indices: list[int | None] = list(range(max(updates, 0)))
     if len(indices) > TABLE_HEAD + TABLE_TAIL + 1:
         indices = [*indices[:TABLE_HEAD], None, *indices[-TABLE_TAIL:]]
+    rows = []
     for t in indices:
         if t is None:
             rows.append(tuple("…" for _ in header))
             continue
         p, g, new = trace.params[t], trace.grad[t], trace.params[t + 1]
-        row = [str(t)]
-        row += [number_text(v) for v in p]
-        row += [number_text(trace.loss[t])]
-        row += [number_text(v) for v in g]
+        row = [str(t), *map(number_text, p), number_text(trace.loss[t]), *map(number_text, g)]
         row += [
             f"{number_text(a)} − {lr}×{_wrapped(gv)} = {number_text(b)}"
             for a, gv, b in zip(p, g, new, strict=True)
@@ -173,30 +234,178 @@ def _wrapped(value: float) -> str:
     return f"({text})" if text.startswith("−") else text
 
 
+def _rates_view(experiments: Experiments, catalog: dict) -> dict:
+    curvature = experiments.curvature
+    view: dict = {"kind": "none", "rows": ()}
+    if curvature is not None:
+        view = {
+            "kind": "exact" if curvature.exact else "local",
+            "largest": _tex(curvature.largest),
+            "oscillate": _tex(1 / curvature.largest),
+            "diverge": _tex(2 / curvature.largest),
+        }
+    view["rows"] = tuple(
+        Row((
+            number_text(run.trace.optimizer.options["lr"]),
+            catalog["roles"][run.label],
+            catalog["behaviour"][run.behaviour],
+            number_text(run.trace.loss[-1]),
+        ))
+        for run in experiments.rates
+    )  # fmt: skip
+    return view
+
+
+def _optimizer_row(run: Run, catalog: dict) -> Row:
+    options = run.trace.optimizer.options
+    shown = {k: v for k, v in options.items() if k in ("lr", "momentum", "betas", "eps")}
+    if run.label in ("momentum", "nesterov"):
+        shown = {"lr": options["lr"], "momentum": options["momentum"]}
+    elif run.label == "sgd":
+        shown = {"lr": options["lr"]}
+    settings = ", ".join(
+        f"{k} = {', '.join(map(number_text, v)) if isinstance(v, tuple) else number_text(v)}"
+        for k, v in shown.items()
+    )
+    return Row((
+        run.label,
+        catalog["optimizers"][run.label],
+        settings,
+        catalog["behaviour"][run.behaviour],
+        number_text(run.trace.loss[-1]),
+    ))  # fmt: skip
+
+
+def _batch_row(run: Run, rows: int, catalog: dict) -> Row:
+    size = run.trace.batch_size or rows
+    per_epoch = -(-rows // size)
+    return Row((
+        catalog["batches"][run.label],
+        str(size),
+        str(per_epoch),
+        str(run.trace.steps // per_epoch),
+        str(run.trace.steps),
+        number_text(run.trace.loss[-1]),
+    ))  # fmt: skip
+
+
+def _point_row(point, symbols, catalog) -> Row:
+    values = point.exact or point.values
+    shown = [to_latex(v) if point.exact else _tex(v) for v in values]
+    where = ", ".join(f"{s} = {v}" for s, v in zip(symbols, shown, strict=True))
+    return Row((f"${where}$", catalog["diff"][point.kind], f"${_tex(point.loss)}$"))
+
+
+def _start_row(run, symbols, catalog) -> Row:
+    start = ", ".join(f"{s} = {_tex(v)}" for s, v in zip(symbols, run.start, strict=True))
+    end = run.trace.params[-1]
+    finite = np.all(np.isfinite(end)) and np.all(np.abs(end) < 1e6)
+    reached = (
+        catalog["diff"][run.reached.kind]
+        if run.reached is not None
+        else catalog["landscape"]["away"]
+    )
+    end_text = _assignments(symbols, end) if finite else catalog["landscape"]["infinity"]
+    return Row((f"${start}$", f"${end_text}$" if finite else end_text, reached))
+
+
+def _fit_view(experiments: Experiments, trace: Trace) -> dict:
+    model = experiments.model
+    if model is None:
+        return {}
+    params = dict(
+        zip([sympy.Symbol(n, real=True) for n in trace.param_names], trace.params[-1], strict=True)
+    )
+    fitted = model.output.xreplace({s: sympy.Float(v, 6) for s, v in params.items()})
+    return {"kind": model.kind, "model": to_latex(fitted), "target": model.target}
+
+
+def _exercises(
+    derivation: Derivation, trace: Trace, experiments: Experiments, catalog: dict
+) -> dict:
+    """Three exercises whose answers come from the runs: the next step, the same start with
+    another learning rate, and the gradient of a variant of the loss."""
+    symbols = [to_latex(s) for s in derivation.loss.symbols]
+    lr = float(trace.optimizer.options["lr"])
+    last = trace.params[-1]
+    slope = trace.grad[-1]
+    following = last - lr * slope
+    small = next((r for r in experiments.rates if r.label == "small"), None)
+    variant = experiments.variant
+    return {
+        "at": _assignments(symbols, last),
+        "gradient": _vector(symbols, [_tex(v) for v in slope], at=last),
+        "next": [
+            f"{s} = {_tex(a)} - {number(lr)} \\times {_paren(g)} = {_tex(b)}"
+            for s, a, g, b in zip(symbols, last, slope, following, strict=True)
+        ],
+        "next_step": trace.steps + 1,
+        "other_rate": number(small.trace.optimizer.options["lr"]) if small else None,
+        "other_steps": [
+            _assignments(symbols, small.trace.params[t])
+            for t in (1, 2)
+            if t < len(small.trace.params)
+        ]
+        if small
+        else [],
+        "variant_loss": f"L'({', '.join(symbols)}) = {to_latex(variant.loss.expr, variant.loss.params)}",
+        "variant": [_partial_view(p, variant, catalog, "L'") for p in variant.partials],
+    }
+
+
+def _paren(value: float) -> str:
+    text = _tex(value)
+    return f"({text})" if text.startswith("-") else text
+
+
 # -- figures ---------------------------------------------------------------------------------
 
 
 def lesson_figures(
-    derivation: Derivation, trace: Trace, language: str, data: Mapping[str, np.ndarray]
+    derivation: Derivation,
+    trace: Trace,
+    experiments: Experiments,
+    language: str,
+    data: Mapping[str, np.ndarray],
+    sections: tuple[str, ...],
 ) -> dict:
     """The figures of this lesson, by name (not yet written)."""
-    catalog = messages(language)["figures"]
-    labels = figures.Labels(**catalog)
+    words = messages(language)["figures"]
     names = tuple(unicode_name(n) for n in derivation.loss.params)
-    evaluate = _loss_function(derivation, data)
-    path = trace.params[np.all(np.isfinite(trace.params), axis=1)]
+    loss = loss_function(derivation, data)
+    path = trace.params
     out = {}
     with figures.styled(language):
-        if len(names) == 1:
-            out["graph"] = figures.curve_with_steps(evaluate, path, names[0], labels, steps=False)
-            out["descent"] = figures.curve_with_steps(evaluate, path, names[0], labels)
-        elif len(names) == 2:
-            out["descent"] = figures.contour_with_steps(evaluate, path, names, labels)
-        out["loss"] = figures.loss_curve(trace.loss, labels)
+        if len(names) <= 2 and "loss" in sections:
+            out["graph"] = figures.graph(loss, path, names, words)
+        if "descent" in sections:
+            if len(names) <= 2:
+                out["descent"] = figures.descent(loss, path, names, words)
+            out["loss"] = figures.loss_curve(trace.loss, words)
+            out["params"] = figures.parameters(trace.params, names, words)
+            if experiments.model is not None:
+                out["fit"] = figures.fit(
+                    experiments.model, data, _predictor(experiments.model, trace), words
+                )
+        if "rates" in sections and experiments.rates:
+            out["rates"] = figures.rate_panels(loss, experiments.rates, names, words)
+        if "batch" in sections and experiments.batches:
+            labels = [messages(language)["batches"][r.label] for r in experiments.batches]
+            rows = len(next(iter(data.values())))
+            out["batch"] = figures.batches(experiments.batches, labels, rows, words)
+        if "optimizers" in sections and experiments.optimizers:
+            labels = [messages(language)["optimizers"][r.label] for r in experiments.optimizers]
+            out["optimizers"] = figures.compare(loss, experiments.optimizers, names, labels, words)
+        if "landscape" in sections and experiments.starts:
+            labels = [
+                ", ".join(f"{n} = {v:g}" for n, v in zip(names, s.start, strict=True))
+                for s in experiments.starts
+            ]
+            out["starts"] = figures.starts(loss, experiments.starts, names, labels, words)
     return out
 
 
-def _loss_function(
+def loss_function(
     derivation: Derivation, data: Mapping[str, np.ndarray]
 ) -> Callable[..., np.ndarray]:
     """L at arrays of parameter values (a curve, a grid), on the full data set."""
@@ -213,6 +422,20 @@ def _loss_function(
     return loss
 
 
+def _predictor(model, trace: Trace) -> Callable[..., np.ndarray]:
+    symbols = [sympy.Symbol(n, real=True) for n in trace.param_names]
+    inputs = [sympy.Symbol(n, real=True) for n in model.inputs]
+    output = model.output if model.kind == "regression" else 1 / (1 + sympy.exp(-model.output))
+    fitted = output.xreplace(dict(zip(symbols, map(float, trace.params[-1]), strict=True)))
+    function = sympy.lambdify(inputs, fitted, modules="numpy")
+
+    def predict(*values):
+        with np.errstate(all="ignore"):
+            return np.broadcast_to(function(*values), np.shape(values[0]))
+
+    return predict
+
+
 # -- rendering -------------------------------------------------------------------------------
 
 
@@ -223,27 +446,64 @@ def render_markdown(view: LessonView) -> str:
 def markdown_to_html(markdown: str, language: str, title: str, folder: Path) -> str:
     """A standalone page: MathML for the math, figures embedded, no network needed."""
     parser = MarkdownIt("commonmark").enable("table").use(dollarmath_plugin, double_inline=True)
-    parser.add_render_rule(
-        "math_inline", lambda self, tokens, idx, options, env: _mathml(tokens[idx].content, False)
-    )
-    parser.add_render_rule(
-        "math_block", lambda self, tokens, idx, options, env: _mathml(tokens[idx].content, True)
-    )
-    parser.add_render_rule(
-        "math_inline_double",
-        lambda self, tokens, idx, options, env: _mathml(tokens[idx].content, True),
-    )
+    for rule, display in (
+        ("math_inline", False),
+        ("math_block", True),
+        ("math_inline_double", True),
+    ):
+        parser.add_render_rule(rule, _math_renderer(display))
     body = parser.render(markdown)
     body = re.sub(r'src="([^"]+\.png)"', lambda m: f'src="{_data_uri(folder / m.group(1))}"', body)
     page = environment.get_template("lesson.html.j2")
     words = messages(language)["html"]
-    return page.render(language=language, title=title, body=body, words=words)
+    return page.render(
+        language=language, title=title, body=body, words=words, math_font=_math_font(body)
+    )
+
+
+def _math_renderer(display: bool):
+    def render(self, tokens, index, options, env) -> str:
+        return _mathml(tokens[index].content, display)
+
+    return render
 
 
 def _mathml(latex: str, display: bool) -> str:
-    return latex_to_mathml(latex.strip(), display="block" if display else "inline") + (
-        "\n" if display else ""
-    )
+    try:
+        mathml = latex_to_mathml(latex.strip(), display="block" if display else "inline")
+    except Exception as error:  # latex2mathml raises its own exception types for bad LaTeX
+        raise DeriveError(f"cannot typeset {latex[:60]!r}: {error}") from None
+    return mathml + ("\n" if display else "")
+
+
+def _math_font(body: str) -> str | None:
+    """The math font subset to the characters of this page's MathML, as a WOFF data URI.
+
+    With a CJK page font, Chromium draws Σ small and brackets unstretched unless an OpenType
+    math font is at hand; a subset keeps each page small (≈ 12 KB) and self-contained.
+    """
+    if not MATH_FONT.exists():
+        return None
+    text = "".join(sorted(set("".join(re.findall(r">([^<>]+)</m[ionsr]", body)) + "()[]{}|‖∑∏∫√")))
+    return _subset_font(text)
+
+
+@functools.cache
+def _subset_font(text: str) -> str:
+    from fontTools import subset  # a dependency of matplotlib; imported only here, when needed
+    from fontTools.ttLib import TTFont
+
+    logging.getLogger("fontTools").setLevel(logging.ERROR)
+    options = subset.Options()
+    options.flavor = "woff"
+    options.layout_features = ["*"]
+    font = TTFont(str(MATH_FONT), recalcTimestamp=False)
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(text=text)
+    subsetter.subset(font)
+    buffer = io.BytesIO()
+    font.save(buffer, reorderTables=True)
+    return "data:font/woff;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def _data_uri(path: Path) -> str:
@@ -256,6 +516,18 @@ def slug(text: str) -> str:
     return f"{readable}-{hashlib.sha256(text.encode()).hexdigest()[:6]}"
 
 
+def applicable_sections(
+    experiments: Experiments, over_data: bool, chosen: tuple[str, ...] | None
+) -> tuple[str, ...]:
+    """The sections that apply to this loss, in order, narrowed to `chosen` when given."""
+    applies = {
+        "batch": over_data and bool(experiments.batches),
+        "landscape": bool(experiments.starts),
+    }
+    wanted = chosen or SECTIONS
+    return tuple(s for s in SECTIONS if s in wanted and applies.get(s, True))
+
+
 def build_lesson(
     derivation: Derivation,
     trace: Trace,
@@ -263,27 +535,74 @@ def build_lesson(
     languages: tuple[str, ...] = LANGUAGES,
     figure_formats: tuple[str, ...] = ("png",),
     data: Mapping[str, np.ndarray] | None = None,
+    start: Mapping[str, float] | None = None,
+    sections: tuple[str, ...] | None = None,
 ) -> list[Path]:
     """Write the lesson into `out` atomically: all files appear at once, or none change."""
+    data = data or {}
+    start = start or dict(zip(trace.param_names, trace.params[0], strict=True))
+    experiments = run_experiments(derivation, trace, start, data)
+    chosen = applicable_sections(experiments, bool(derivation.loss.data), sections)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+
+    def write(language: str) -> None:
+        relative = Path("figures") / language
+        made = lesson_figures(derivation, trace, experiments, language, data, chosen)
+        figures.render(made, staging / relative, figure_formats, language)
+        paths = {name: (relative / f"{name}.png").as_posix() for name in made}
+        view = lesson_view(derivation, trace, experiments, language, paths, chosen)
+        markdown = render_markdown(view)
+        (staging / f"lesson.{language}.md").write_text(markdown, encoding="utf-8")
+        html = markdown_to_html(markdown, language, view.title, staging)
+        (staging / f"lesson.{language}.html").write_text(html, encoding="utf-8")
+
     try:
-        for language in languages:
-            relative = Path("figures") / language
-            made = lesson_figures(derivation, trace, language, data or {})
-            figures.render(made, staging / relative, figure_formats, language)
-            paths = {name: (relative / f"{name}.png").as_posix() for name in made}
-            view = lesson_view(derivation, trace, language, paths)
-            markdown = render_markdown(view)
-            (staging / f"lesson.{language}.md").write_text(markdown, encoding="utf-8")
-            html = markdown_to_html(markdown, language, view.title, staging)
-            (staging / f"lesson.{language}.html").write_text(html, encoding="utf-8")
+        in_parallel(write, languages)
         _replace(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return sorted(p.relative_to(out.parent) for p in out.rglob("*") if p.is_file())
+
+
+def in_parallel(work: Callable[[str], None], items: tuple[str, ...]) -> None:
+    """Run work(item) for each item, each in a forked process when there are several.
+
+    Drawing figures is CPU-bound and each language's are independent: on two cores, both
+    languages take the time of one. A fork shares the runs already computed, with no pickling.
+    A failure in a child is raised here with its message.
+    """
+    if len(items) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        for item in items:
+            work(item)
+        return
+    context = multiprocessing.get_context("fork")
+    reports = []
+    for item in items:
+        receive, send = context.Pipe(duplex=False)
+        process = context.Process(target=_report, args=(work, item, send), daemon=True)
+        process.start()
+        send.close()
+        reports.append((item, process, receive))
+    failures = []
+    for item, process, receive in reports:
+        message = receive.recv() if receive.poll(None) else None
+        process.join()
+        if message or process.exitcode:
+            failures.append(f"{item}: {message or f'exit code {process.exitcode}'}")
+    if failures:
+        raise RuntimeError("; ".join(failures))
+
+
+def _report(work: Callable[[str], None], item: str, send) -> None:
+    try:
+        work(item)
+        send.send("")
+    except BaseException as error:  # reported to the parent, which raises it
+        send.send(f"{type(error).__name__}: {error}")
+        raise SystemExit(1) from None
 
 
 def _replace(staging: Path, out: Path) -> None:
