@@ -158,7 +158,8 @@ def _degree_at_most(expr: sympy.Expr, derivation: Derivation, degree: int) -> bo
 
 def _rates(curvature: Curvature | None, lr: float) -> list[tuple[str, float]]:
     if curvature is None:  # no curvature to go by: around the lesson's rate, measured
-        return [(role, _round(lr * factor)) for (role, _), factor in zip(RATE_ROLES, (0.1, 1, 5, 20), strict=True)]  # fmt: skip
+        factors = (0.1, 1, 5, 20)
+        return [(role, _round(lr * f)) for (role, _), f in zip(RATE_ROLES, factors, strict=True)]
     return [(role, _round(factor / curvature.largest)) for role, factor in RATE_ROLES]
 
 

@@ -16,9 +16,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib import font_manager  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib import font_manager
 
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
 CJK_FONTS = (
@@ -179,8 +179,8 @@ def graph(
         gz = np.broadcast_to(loss(gx, gy), gx.shape)
     ax3.plot_surface(gx, gy, gz, cmap="viridis", alpha=0.85, linewidth=0, antialiased=True)
     with np.errstate(all="ignore"):
-        ax3.plot(path[:, 0], path[:, 1], np.broadcast_to(loss(path[:, 0], path[:, 1]), (len(path),)),
-                 "-o", color=OKABE_ITO[1], ms=2.5, lw=1.4, zorder=5)  # fmt: skip
+        heights = np.broadcast_to(loss(path[:, 0], path[:, 1]), (len(path),))
+    ax3.plot(path[:, 0], path[:, 1], heights, "-o", color=OKABE_ITO[1], ms=2.5, lw=1.4, zorder=5)
     ax3.set_xlabel(names[0])
     ax3.set_ylabel(names[1])
     ax3.set_zlabel("L")

@@ -348,7 +348,8 @@ def _exercises(
         ]
         if small
         else [],
-        "variant_loss": f"L'({', '.join(symbols)}) = {to_latex(variant.loss.expr, variant.loss.params)}",
+        "variant_loss": f"L'({', '.join(symbols)}) = "
+        + to_latex(variant.loss.expr, variant.loss.params),
         "variant": [_partial_view(p, variant, catalog, "L'") for p in variant.partials],
     }
 
