@@ -28,6 +28,7 @@ RATE_ROLES = (("small", 0.05), ("good", 0.5), ("oscillating", 1.5), ("diverging"
 class Curvature:
     largest: float  # λ_max of the Hessian
     exact: bool  # True for a quadratic loss, whose Hessian is the same everywhere
+    direction: tuple[float, ...]  # its eigenvector: where a too-large step overshoots first
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,9 @@ def run_experiments(
     def run(optimizer: Optimizer, count: int = steps, **options) -> Trace:
         return descend(derivation, start, optimizer, count, data=data, **options)
 
+    stiff = None if curvature is None else np.array(curvature.direction)
     rates = tuple(
-        Run(role, trace, behaviour(trace))
+        Run(role, trace, behaviour(trace, stiff))
         for role, rate in _rates(curvature, lr)
         for trace in [run(Optimizer.make("sgd", lr=rate))]
     )
@@ -111,14 +113,17 @@ def run_experiments(
     )
 
 
-def behaviour(trace: Trace) -> str:
-    """What a run did, measured on its own numbers."""
+def behaviour(trace: Trace, direction: np.ndarray | None = None) -> str:
+    """What a run did, measured on its own numbers. Oscillation is looked for along
+    `direction` (the stiffest one, when known) or along each parameter."""
     if trace.status == "diverged" or trace.loss[-1] > 10 * max(trace.loss[0], 1e-300):
         return "diverges"
     size = np.linalg.norm(trace.params, axis=1)
     if trace.loss[-1] < trace.loss[0] and size[-1] > 100 * max(size[0], 1.0):
         return "escapes"  # the loss falls without bound: there is no minimum to reach
     moves = np.diff(trace.params, axis=0)
+    if direction is not None:
+        moves = moves @ direction[:, None]
     if len(moves) >= 4:
         turns = np.sum(moves[1:] * moves[:-1] < 0, axis=0) / (len(moves) - 1)
         if np.max(turns) > 0.5:
@@ -141,10 +146,11 @@ def _curvature(derivation: Derivation, main: Trace, data) -> Curvature | None:
         matrix = np.array(hessian(derivation)(*point, *columns, *rows), dtype=float)
     if not np.all(np.isfinite(matrix)):
         return None
-    eigenvalues = np.linalg.eigvalsh(matrix)
+    eigenvalues = np.linalg.eigvalsh(matrix)  # ascending
     if eigenvalues.min() <= 0:
         return None  # no minimum here to converge to, so no threshold to state
-    return Curvature(float(eigenvalues.max()), quadratic)
+    vectors = np.linalg.eigh(matrix)[1]
+    return Curvature(float(eigenvalues.max()), quadratic, tuple(vectors[:, -1].tolist()))
 
 
 def _degree_at_most(expr: sympy.Expr, derivation: Derivation, degree: int) -> bool:

@@ -331,23 +331,29 @@ def fit(
 def starts(
     loss: Loss, runs, names: Sequence[str], labels: Sequence[str], words: Mapping[str, str]
 ) -> plt.Figure:
-    """Runs from different starts: which minimum each reaches, or how it leaves a saddle."""
+    """Runs from different starts: which minimum each reaches, or how it leaves a saddle.
+
+    Framed on the starts and the points reached: a run that escapes leaves the frame.
+    """
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    _landscape(ax, loss, [r.trace.params[: max(2, len(r.trace.params) // 3)] for r in runs], names)
+    ends = [r.trace.params[-1:] for r in runs if r.reached is not None]
+    frame = [r.trace.params[:1] for r in runs] + ends
+    _landscape(ax, loss, frame, names)
+    limits = ax.get_xlim(), ax.get_ylim()
     for run, color, label in zip(runs, OKABE_ITO[1:], labels, strict=False):
         _path(ax, loss, run.trace.params, color, label, arrows=False)
     if len(names) == 1:
-        ax.set_ylim(
-            *_span(
-                np.concatenate(
-                    [
-                        np.broadcast_to(loss(r.trace.params[:, 0]), (len(r.trace.params),))
-                        for r in runs
-                    ]
-                ),
-                0.1,
-            )
-        )
+        inside = [
+            p[(p[:, 0] >= limits[0][0]) & (p[:, 0] <= limits[0][1]), 0]
+            for p in (r.trace.params for r in runs)
+        ]
+        with np.errstate(all="ignore"):
+            heights = np.concatenate([np.broadcast_to(loss(x), x.shape) for x in inside])
+        ax.set_xlim(*limits[0])
+        ax.set_ylim(*_span(heights, 0.1))
+    else:
+        ax.set_xlim(*limits[0])
+        ax.set_ylim(*limits[1])
     ax.legend(loc="best")
     ax.set_title(words["starts_title"])
     return _margins(fig)

@@ -34,7 +34,7 @@ from derive.errors import DeriveError
 from derive.experiments import Experiments, Run, run_experiments
 from derive.explain import LATEX, operator, partial_lines
 from derive.numeric import numeric
-from derive.printing import number, number_text, to_latex, unicode_name
+from derive.printing import number, number_text, to_latex
 
 SECTIONS = (
     "intuition", "loss", "gradient", "update", "table", "descent", "rates", "batch",
@@ -149,8 +149,12 @@ def lesson_view(
         rates=_rates_view(experiments, catalog),
         optimizers=tuple(_optimizer_row(run, catalog) for run in experiments.optimizers),
         batches=tuple(_batch_row(run, experiments.rows, catalog) for run in experiments.batches),
-        points=tuple(_point_row(p, symbols, catalog) for p in experiments.points),
-        starts=tuple(_start_row(s, symbols, catalog) for s in experiments.starts),
+        points=tuple(
+            _point_row(p, symbols, catalog, experiments.points) for p in experiments.points
+        ),
+        starts=tuple(
+            _start_row(s, symbols, catalog, experiments.points) for s in experiments.starts
+        ),
         saddle=any(p.kind == "saddle" for p in experiments.points),
         fit=_fit_view(experiments, trace),
         exercises=_exercises(derivation, trace, experiments, catalog),
@@ -289,19 +293,28 @@ def _batch_row(run: Run, rows: int, catalog: dict) -> Row:
     ))  # fmt: skip
 
 
-def _point_row(point, symbols, catalog) -> Row:
+def _point_row(point, symbols, catalog, points) -> Row:
     values = point.exact or point.values
     shown = [to_latex(v) if point.exact else _tex(v) for v in values]
     where = ", ".join(f"{s} = {v}" for s, v in zip(symbols, shown, strict=True))
-    return Row((f"${where}$", catalog["diff"][point.kind], f"${_tex(point.loss)}$"))
+    return Row((f"${where}$", _kind_word(point, points, catalog), f"${_tex(point.loss)}$"))
 
 
-def _start_row(run, symbols, catalog) -> Row:
+def _kind_word(point, points, catalog) -> str:
+    """Minimum, or, when there are several, the global one and the local ones."""
+    minima = [p for p in points if p.kind == "minimum"]
+    if point.kind != "minimum" or len(minima) < 2:
+        return catalog["diff"][point.kind]
+    lowest = min(p.loss for p in minima)
+    return catalog["diff"]["global_minimum" if point.loss == lowest else "local_minimum"]
+
+
+def _start_row(run, symbols, catalog, points) -> Row:
     start = ", ".join(f"{s} = {_tex(v)}" for s, v in zip(symbols, run.start, strict=True))
     end = run.trace.params[-1]
     finite = np.all(np.isfinite(end)) and np.all(np.abs(end) < 1e6)
     reached = (
-        catalog["diff"][run.reached.kind]
+        _kind_word(run.reached, points, catalog)
         if run.reached is not None
         else catalog["landscape"]["away"]
     )
@@ -372,7 +385,7 @@ def lesson_figures(
 ) -> dict:
     """The figures of this lesson, by name (not yet written)."""
     words = messages(language)["figures"]
-    names = tuple(unicode_name(n) for n in derivation.loss.params)
+    names = tuple(f"${to_latex(s)}$" for s in derivation.loss.symbols)  # matplotlib mathtext
     loss = loss_function(derivation, data)
     path = trace.params
     out = {}

@@ -219,8 +219,12 @@ def number(value: float, digits: int = 6) -> str:
 
 
 def number_text(value: float, digits: int = 6) -> str:
-    """`number` with the typeset minus sign, for text and tables: −4.8."""
-    return number(value, digits).replace("-", "−")
+    """`number` typeset for text and tables: −4.8, 3.35761×10⁻⁵."""
+    text = number(value, digits)
+    if "×10^" in text:
+        mantissa, exponent = text.split("×10^")
+        text = f"{mantissa}×10{exponent.translate(_SUP)}"
+    return text.replace("-", "−")
 
 
 class GrammarPrinter(StrPrinter):
