@@ -368,6 +368,8 @@ class _Parser:
     def checked(self, value: sympy.Expr, op: Token) -> sympy.Expr:
         if value.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
             raise self.error("the expression is undefined here (division by zero?)", op)
+        if value.has(sympy.I):
+            raise self.error("this is not a real number (a log or root of a negative number)", op)
         if value.is_Number and _log10_size(value) > MAX_DIGITS:
             raise self.error(f"a number of more than {MAX_DIGITS} digits", op)
         return value

@@ -92,6 +92,9 @@ REJECTED = [
     ("max(w, 1)", "unknown function 'max'", 1),
     ("log(w, 2)", "takes one argument", 1),
     ("mean(w)", "give the data with --data", 1),
+    ("w + log(cos(2))", "not a real number", 5),
+    ("sqrt(-4)*w", "not a real number", 1),
+    ("(-8)**(1/3)*w", "not a real number", 5),
 ]
 
 
