@@ -368,7 +368,10 @@ class _Parser:
     def checked(self, value: sympy.Expr, op: Token) -> sympy.Expr:
         if value.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
             raise self.error("the expression is undefined here (division by zero?)", op)
-        if value.has(sympy.I):
+        # What this operation built is new; what it was built from was checked already.
+        if value.has(sympy.I) or any(
+            p.is_number and p.is_real is False for p in (value, *value.args)
+        ):
             raise self.error("this is not a real number (a log or root of a negative number)", op)
         if value.is_Number and _log10_size(value) > MAX_DIGITS:
             raise self.error(f"a number of more than {MAX_DIGITS} digits", op)
