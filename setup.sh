@@ -2,11 +2,12 @@
 # Installs everything derive needs on a fresh Debian machine, into the active Python:
 #   Debian fonts (a CJK font for Chinese figures, a math font) and the derive package.
 #   ./setup.sh         derive itself
-#   ./setup.sh --dev   derive plus what the tests and benchmarks use
+#   ./setup.sh --dev   derive plus what the tests and benchmarks use (pytest, Chromium, ...)
 set -euo pipefail
 cd "$(dirname "$0")"
 
 debian_packages=(fonts-wqy-microhei fonts-dejavu-extra)
+[ "${1:-}" = "--dev" ] && debian_packages+=(chromium)  # the browser test drives Debian's Chromium
 missing=()
 for package in "${debian_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \

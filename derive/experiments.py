@@ -18,8 +18,7 @@ from derive.derivation import Derivation, derive
 from derive.descend import Optimizer, Trace, descend
 from derive.landscape import StationaryPoint, stationary_points
 from derive.numeric import hessian
-from derive.parse import data_column, parse_loss
-from derive.printing import to_text
+from derive.parse import Loss, data_column
 
 RATE_ROLES = (("small", 0.05), ("good", 0.5), ("oscillating", 1.5), ("diverging", 2.2))
 
@@ -238,10 +237,13 @@ def _nearest(end: np.ndarray, points) -> StationaryPoint | None:
 
 
 def _variant(derivation: Derivation) -> Derivation:
-    """The exercise's variant: the same loss with an L2 penalty on its first parameter."""
+    """The exercise's variant: the same loss with an L2 penalty on its first parameter,
+    kept as a sum of the two so that its derivation starts with the sum rule."""
     loss = derivation.loss
-    text = f"{to_text(loss.expr)} + 0.1*{loss.params[0]}**2"
-    return derive(parse_loss(text, params=loss.params, data=loss.data))
+    penalty = sympy.Rational(1, 10) * loss.symbols[0] ** 2
+    expr = sympy.Add(loss.expr, penalty, evaluate=False)
+    text = f"{loss.text} + 0.1*{loss.params[0]}**2"
+    return derive(Loss(text=text, expr=expr, params=loss.params, data=loss.data))
 
 
 def model_of(derivation: Derivation) -> Model | None:

@@ -195,8 +195,10 @@ def _partial_view(partial, derivation: Derivation, catalog: dict, name: str = "L
         )
         for line in partial_lines(partial, derivation, LATEX)
     )
-    grouped = partial.textbook.is_Atom or partial.textbook.is_Mul
-    body = textbook if grouped else rf"\left({textbook}\right)"
+    bare = (partial.textbook.is_Atom or partial.textbook.is_Mul) and not (
+        partial.textbook.could_extract_minus_sign()
+    )
+    body = textbook if bare else rf"\left({textbook}\right)"
     return PartialView(
         symbol=symbol,
         operator=operator(symbol, len(params) == 1, LATEX, name),
@@ -267,10 +269,7 @@ def _optimizer_row(run: Run, catalog: dict) -> Row:
         shown = {"lr": options["lr"], "momentum": options["momentum"]}
     elif run.label == "sgd":
         shown = {"lr": options["lr"]}
-    settings = ", ".join(
-        f"{k} = {', '.join(map(number_text, v)) if isinstance(v, tuple) else number_text(v)}"
-        for k, v in shown.items()
-    )
+    settings = ", ".join(f"{k}={v!r}" for k, v in shown.items())  # as written in torch code
     return Row((
         run.label,
         catalog["optimizers"][run.label],
@@ -362,7 +361,8 @@ def _exercises(
         if small
         else [],
         "variant_loss": f"L'({', '.join(symbols)}) = "
-        + to_latex(variant.loss.expr, variant.loss.params),
+        + to_latex(derivation.loss.expr, derivation.loss.params)
+        + rf" + \frac{{1}}{{10}} {symbols[0]}^{{2}}",
         "variant": [_partial_view(p, variant, catalog, "L'") for p in variant.partials],
     }
 
