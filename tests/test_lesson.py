@@ -105,7 +105,8 @@ def test_rebuilds_are_byte_identical(tmp_path):
     from derive.cli import main
 
     for name in ("a", "b"):
-        assert main(["lesson", "--loss", "x**2 + 2*y**2", "--out", str(tmp_path / name)]) == 0
+        args = ["lesson", "--loss", "x**2 + 2*y**2", "--svg", "--out", str(tmp_path / name)]
+        assert main(args) == 0
     files_a = sorted(
         p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file()
     )
@@ -122,7 +123,12 @@ def test_chinese_figures_raise_no_missing_glyph_warning(tmp_path):
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        assert main(["lesson", "--loss", "(w-3)**2", "--lang", "zh", "--out", str(tmp_path)]) == 0
+        assert (
+            main(["lesson", "--loss", "(w-3)**2", "--lang", "zh", "--out", str(tmp_path / "a")])
+            == 0
+        )
+        theta = ["--loss", "mean((theta0 + theta1*x - y)**2)", "--data", "x=1,2,3,4; y=2,3,4,5"]
+        assert main(["lesson", *theta, "--lang", "zh", "--out", str(tmp_path / "b")]) == 0
     assert [str(w.message) for w in caught if "missing from font" in str(w.message)] == []
 
 
