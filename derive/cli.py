@@ -9,6 +9,7 @@ import argparse
 import ctypes
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from derive.catalog import LANGUAGES
+from derive.check import check, grade_many, parse_answer
 from derive.data import load_data
 from derive.derivation import derive
 from derive.descend import DEFAULTS, Optimizer, Trace, descend, trace_json
@@ -25,6 +27,7 @@ from derive.landscape import stationary_points
 from derive.lesson import SECTIONS, build_lesson, slug
 from derive.parse import parse_expression, parse_loss
 from derive.printing import number, to_text, unicode_name
+from derive.report import ClassReport, read_submissions, verdict_json, verdict_text, write_report
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 LANGUAGE_CHOICES = {"zh": ("zh",), "en": ("en",), "all": ("zh", "en")}
@@ -163,6 +166,18 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--lang", choices=LANGUAGES, default="en")
     diff.add_argument("--format", choices=("text", "latex", "json"), default="text")
 
+    check = commands.add_parser("check", help="check a hand-derived gradient (or a class's)")
+    _add_loss_arguments(check, init=False)
+    check.add_argument("--wrt", required=True, help="the parameter the answer differentiates by")
+    answers = check.add_mutually_exclusive_group(required=True)
+    answers.add_argument("--answer", help='the answer, e.g. "2*mean((w*x+b-y)*x)"')
+    answers.add_argument("--answers", type=Path, help="a CSV file with columns student,answer")
+    check.add_argument("--lang", choices=(*LANGUAGES, "all"), default=None,
+                       help="words of the verdict (en) or of the report (all)")  # fmt: skip
+    check.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    check.add_argument("--jobs", type=_jobs, default=None, help="processes for --answers (cores)")
+    check.add_argument("--out", type=Path, help="report folder for --answers")
+
     descend_ = commands.add_parser("descend", help="run gradient descent; print or --json")
     _add_loss_arguments(descend_)
     length = descend_.add_mutually_exclusive_group()
@@ -245,6 +260,58 @@ def run_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_check(args: argparse.Namespace) -> int:
+    loss, _, _ = _problem(args)
+    if args.wrt not in loss.params:
+        raise DeriveError(f"--wrt {args.wrt}: not a parameter ({', '.join(loss.params)})")
+    derivation = derive(loss)
+    if args.answer is not None:
+        if args.lang == "all":
+            raise DeriveError("--lang all is for --answers reports: choose zh or en")
+        language = args.lang or "en"
+        verdict = check(derivation, args.wrt, parse_answer(args.answer, derivation))
+        if args.json:
+            print(json.dumps(verdict_json(verdict, language, args.wrt), ensure_ascii=False))
+        else:
+            print(verdict_text(verdict, language, args.wrt))
+        return 0 if verdict.correct else 1
+    submissions = read_submissions(args.answers)
+    texts = [s.answer for s in submissions if s.answer is not None]
+    jobs = args.jobs or os.cpu_count() or 1
+    print(f"derive: {len(submissions)} rows, {len(set(texts))} distinct answers", file=sys.stderr)
+    graded = grade_many(derivation, args.wrt, texts, jobs, _progress("graded"))
+    out = args.out or Path("output") / f"check-{slug(args.loss)}-{args.wrt}"
+    languages = LANGUAGE_CHOICES[args.lang or "all"]
+    for path in write_report(
+        ClassReport(submissions, graded), derivation, args.wrt, out, languages
+    ):
+        print(path)
+    return 0
+
+
+def _jobs(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 256:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 256, not {text!r}")
+    return int(text)
+
+
+def _progress(verb: str):
+    """A progress line on stderr: redrawn in place on a terminal, every 10% in a log."""
+    shown = {"last": -1}
+
+    def report(done: int, total: int) -> None:
+        percent = 100 * done // total
+        if sys.stderr.isatty():
+            print(f"\rderive: {verb} {done}/{total} ({percent}%)", end="", file=sys.stderr)
+            if done == total:
+                print(file=sys.stderr)
+        elif percent // 10 > shown["last"] // 10 or done == total:
+            shown["last"] = percent
+            print(f"derive: {verb} {done}/{total} ({percent}%)", file=sys.stderr)
+
+    return report
+
+
 def run_descend(args: argparse.Namespace) -> int:
     loss, data, start = _problem(args)
     options = {dest: getattr(args, dest) for dest, *_ in OPTIMIZER_FLAGS.values()}
@@ -294,7 +361,7 @@ def trace_table(trace: Trace, head: int = 10, tail: int = 3) -> str:
     return "\n".join(lines)
 
 
-COMMANDS = {"lesson": run_lesson, "diff": run_diff, "descend": run_descend}
+COMMANDS = {"lesson": run_lesson, "diff": run_diff, "check": run_check, "descend": run_descend}
 
 
 def keep_freed_memory() -> None:

@@ -459,7 +459,9 @@ def render_markdown(view: LessonView) -> str:
 
 def markdown_to_html(markdown: str, language: str, title: str, folder: Path) -> str:
     """A standalone page: MathML for the math, figures embedded, no network needed."""
-    parser = MarkdownIt("commonmark").enable("table").use(dollarmath_plugin, double_inline=True)
+    # raw HTML off: text from users (answers, student names) must never become markup
+    parser = MarkdownIt("commonmark", {"html": False}).enable("table")
+    parser.use(dollarmath_plugin, double_inline=True)
     for rule, display in (
         ("math_inline", False),
         ("math_block", True),

@@ -125,12 +125,14 @@ def tokenize(text: str) -> list[Token]:
     return tokens
 
 
-def parse_expression(text: str, data: tuple[str, ...] = ()) -> sympy.Expr:
-    """Text → SymPy expression; names in `data` are data columns, usable inside mean()/sum()."""
+def parse_expression(text: str, data: tuple[str, ...] = (), per_row: bool = False) -> sympy.Expr:
+    """Text → SymPy expression; names in `data` are data columns, usable inside mean()/sum(),
+    and `n` is their number of rows. With `per_row`, a data name may also stand alone as one
+    row's value xᵢ (as in an answer that forgot the Σ)."""
     tokens = tokenize(text)
     if not tokens:
         raise DeriveError("the expression is empty")
-    return _Parser(text, tokens, frozenset(data)).parse()
+    return _Parser(text, tokens, frozenset(data), per_row).parse()
 
 
 def parse_loss(
@@ -167,6 +169,8 @@ def _names_in_order(text: str, data: tuple[str, ...]) -> tuple[str, ...]:
         name = _canonical_name(token.text) if token.kind == "name" else None
         if name is None or name in CONSTANTS or name in data or name in names:
             continue
+        if name == "n" and data:
+            continue
         if following is not None and following.text == "(":
             continue
         names.append(name)
@@ -179,10 +183,11 @@ def _canonical_name(text: str) -> str:
 
 
 class _Parser:
-    def __init__(self, text: str, tokens: list[Token], data: frozenset[str]):
+    def __init__(self, text: str, tokens: list[Token], data: frozenset[str], per_row: bool):
         self.text = text
         self.tokens = tokens
         self.data = data
+        self.per_row = per_row
         self.position = 0
         self.depth = 0
         self.in_reduction = False
@@ -327,11 +332,13 @@ class _Parser:
         if name in CONSTANTS:
             return CONSTANTS[name]
         if name in self.data:
-            if not self.in_reduction:
+            if not (self.in_reduction or self.per_row):
                 raise self.error(
                     f"data column {name!r} is used outside mean(...) or sum(...)", token
                 )
             return data_column(name)
+        if name == "n" and self.data:
+            return N_ROWS  # with data, n is the number of rows
         return symbol(name)
 
     def call(self, name: str, token: Token) -> sympy.Expr:

@@ -78,7 +78,9 @@ class UnicodePrinter(StrPrinter):
             fraction = f"{self._product(top) or '1'}/{self._product(bottom, grouped=True)}"
             if not numer:
                 return sign + fraction
-            if any(isinstance(f, sympy.Sum) for f in numer) or len(numer) > 1 or numer[0].is_Add:
+            # (2/n) Σ …, (1/2)(8x³ − …): a factor in front of a sum or a bracket
+            plain_bottom = all(f.is_Number or f == N_ROWS for f in bottom)
+            if any(isinstance(f, sympy.Sum) for f in numer) or (plain_bottom and numer[0].is_Add):
                 return f"{sign}({fraction}) {self._product(numer)}"
             return f"{sign}{self._product(top + numer)}/{self._product(bottom, grouped=True)}"
         top = [sympy.Integer(p)] if p != 1 else []
