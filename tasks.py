@@ -52,3 +52,34 @@ def bench(c):
     c.run(f"{sys.executable} -m pytest benchmarks -p no:cacheprovider --benchmark-only "
           "--benchmark-columns=median,iqr,rounds --benchmark-sort=name -o testpaths=benchmarks -s",
           pty=False)  # fmt: skip
+
+
+@task(
+    help={
+        "loss": "the loss",
+        "wrt": "the parameter the answer differentiates by",
+        "answer": "one answer, e.g. 2*mean((w*x+b-y)*x)",
+        "answers": "a CSV file with columns student,answer",
+        "data": "data columns: a CSV file or inline x=1,2; y=3,4",
+        "lang": "zh or en (one answer), zh, en or all (a report)",
+        "json": "print the verdict as JSON",
+        "jobs": "processes for --answers",
+        "out": "report folder for --answers",
+    }
+)
+def check_gradient(c, loss, wrt, answer=None, answers=None, data=None, lang=None, json=False,
+                   jobs=None, out=None):  # fmt: skip
+    """Check a hand-derived gradient: the same as `derive check ...`."""
+    from derive.cli import main
+
+    argv = ["check", "--loss", loss, "--wrt", wrt]
+    options = {"--answer": answer, "--answers": answers, "--data": data, "--lang": lang,
+               "--jobs": jobs, "--out": out}  # fmt: skip
+    for flag, value in options.items():
+        if value is not None:
+            argv += [flag, str(value)]
+    if json:
+        argv.append("--json")
+    code = main(argv)
+    if code:
+        raise Exit(code=code)

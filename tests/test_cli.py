@@ -90,3 +90,29 @@ def test_default_output_folder_is_a_readable_slug(tmp_path, derive_cli, monkeypa
     (folder,) = (tmp_path / "output").iterdir()
     assert folder.name.startswith("w-3-2-")
     assert "output/" + folder.name + "/lesson.en.html" in result.out
+
+
+def test_invoke_check_gradient_passes_the_verdict_through():
+    def run(answer: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "invoke",
+                "check-gradient",
+                "--loss",
+                "(w-3)**2",
+                "--wrt",
+                "w",
+                "--answer",
+                answer,
+            ],  # fmt: skip
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=120,
+        )
+
+    right, wrong = run("2*(w-3)"), run("w-3")
+    assert right.returncode == 0 and right.stdout.startswith("Right")
+    assert wrong.returncode == 1 and "1/2 times" in wrong.stdout
