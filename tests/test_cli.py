@@ -106,7 +106,7 @@ def test_invoke_check_gradient_passes_the_verdict_through():
                 "w",
                 "--answer",
                 answer,
-            ],  # fmt: skip
+            ],
             capture_output=True,
             text=True,
             cwd=ROOT,
