@@ -231,11 +231,22 @@ def _problem(args: argparse.Namespace):
     return loss, {name: data[name] for name in loss.data}, start
 
 
+def _defined_at_start(trace: Trace) -> None:
+    """A loss that is undefined where the descent starts is a bad --init, not a divergence."""
+    hazard = trace.hazard
+    if trace.steps == 0 and trace.status == "diverged" and hazard and hazard.kind != "overflow":
+        advice = "check that row of the data" if hazard.row else "choose another --init"
+        raise DeriveError(
+            f"the loss is undefined at the start: {hazard.expression} at {hazard.where()}; {advice}"
+        )
+
+
 def run_lesson(args: argparse.Namespace) -> int:
     loss, data, start = _problem(args)
     derivation = derive(loss)
     optimizer = Optimizer.make("sgd", lr=args.lr)
     trace = descend(derivation, start, optimizer, args.steps, data=data)
+    _defined_at_start(trace)
     out = args.out or Path("output") / slug(args.loss)
     formats = ("png", "svg") if args.svg else ("png",)
     languages = LANGUAGE_CHOICES[args.lang]
@@ -331,6 +342,7 @@ def run_descend(args: argparse.Namespace) -> int:
         seed=args.seed,
         tol=args.tol,
     )
+    _defined_at_start(trace)
     if args.json:
         print(json.dumps(trace_json(trace, to_text(loss.expr)), ensure_ascii=False))
     else:
@@ -358,6 +370,12 @@ def trace_table(trace: Trace, head: int = 10, tail: int = 3) -> str:
     ending = {"max_steps": "ran {} steps", "converged": "converged after {} steps",
               "diverged": "diverged at step {}"}[trace.status].format(trace.steps)  # fmt: skip
     lines.append(f"{trace.optimizer.name}({options}): {ending}")
+    hazard = trace.hazard
+    if hazard is not None and hazard.kind != "overflow":
+        lines.append(f"{hazard.expression} is not defined there: {hazard.where()}"
+                     if trace.status == "diverged"
+                     else f"{hazard.expression} is not differentiable at {hazard.where()}: "
+                          "the subgradient 0 was used")  # fmt: skip
     return "\n".join(lines)
 
 

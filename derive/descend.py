@@ -17,6 +17,7 @@ import numpy as np
 
 from derive.derivation import Derivation
 from derive.errors import DeriveError
+from derive.hazards import Hazard, abs_at_zero, explain
 from derive.numeric import numeric, scalar_numeric
 
 # torch.optim's defaults, except sgd's lr: torch requires one; the seeds' examples use 0.1.
@@ -103,6 +104,7 @@ class Trace:
     status: str  # "max_steps" | "converged" | "diverged"
     batch_size: int | None = None
     seed: int | None = None
+    hazard: Hazard | None = None  # why the run stopped early, or a non-differentiable point met
 
     @property
     def steps(self) -> int:
@@ -233,15 +235,21 @@ def descend(
     else:
         run = _vectorized(derivation, columns, p0, optimizer, steps, batch_size, seed, tol)
     params, losses, grads, status = run
+    params = _matrix(params, len(names))
+    if status == "diverged":
+        hazard = explain(derivation, params[-1], dict(data or {}))
+    else:
+        hazard = abs_at_zero(derivation, params)
     return Trace(
         param_names=names,
         optimizer=optimizer,
-        params=_matrix(params, len(names)),
+        params=params,
         loss=np.array(losses, dtype=float),
         grad=_matrix(grads, len(names)),
         status=status,
         batch_size=batch_size,
         seed=seed,
+        hazard=hazard,
     )
 
 
@@ -333,6 +341,7 @@ def trace_json(trace: Trace, loss_text: str) -> dict:
         "batch_size": trace.batch_size,
         "seed": trace.seed,
         "status": trace.status,
+        "stop": _stop(trace),
         "steps": [
             {
                 "t": t,
@@ -342,6 +351,20 @@ def trace_json(trace: Trace, loss_text: str) -> dict:
             }
             for t in range(len(trace.loss))
         ],
+    }
+
+
+def _stop(trace: Trace) -> dict | None:
+    """Why a diverged run stopped: overflow, or an operation undefined at those values."""
+    hazard = trace.hazard
+    if trace.status != "diverged" or hazard is None:
+        return None
+    return {
+        "reason": hazard.kind,
+        "expression": hazard.expression or None,
+        "step": trace.steps,
+        "params": {k: _finite(v) for k, v in hazard.params.items()},
+        "row": hazard.row,
     }
 
 

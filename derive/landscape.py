@@ -13,6 +13,7 @@ import sympy
 
 from derive.derivation import Derivation
 from derive.numeric import NUMPY_FUNCTIONS
+from derive.numeric import hessian as numeric_hessian
 
 SEARCH_BOUND = 10.0  # numeric search for ∇L = 0 covers [−10, 10] in each parameter
 
@@ -35,9 +36,7 @@ def stationary_points(derivation: Derivation) -> tuple[StationaryPoint, ...]:
     if loss.data or len(symbols) > 3:
         return ()
     gradient = derivation.gradient
-    hessian = sympy.lambdify(
-        symbols, sympy.hessian(loss.expr, symbols), modules=[NUMPY_FUNCTIONS, "numpy"]
-    )
+    hessian = numeric_hessian(derivation)
     value = sympy.lambdify(symbols, loss.expr, modules=[NUMPY_FUNCTIONS, "numpy"])
     exact = _exact_solutions(gradient, symbols)
     if exact is not None:

@@ -101,6 +101,7 @@ class LessonView:
     saddle: bool = False
     fit: Mapping[str, str] = field(default_factory=dict)
     exercises: Mapping[str, object] = field(default_factory=dict)
+    hazard: Mapping[str, str] = field(default_factory=dict)  # kind, expression, where
 
 
 # -- the view --------------------------------------------------------------------------------
@@ -158,7 +159,15 @@ def lesson_view(
         saddle=any(p.kind == "saddle" for p in experiments.points),
         fit=_fit_view(experiments, trace),
         exercises=_exercises(derivation, trace, experiments, catalog),
+        hazard=_hazard_view(trace),
     )
+
+
+def _hazard_view(trace: Trace) -> dict:
+    hazard = trace.hazard
+    if hazard is None:
+        return {"kind": None, "expression": "", "where": ""}
+    return {"kind": hazard.kind, "expression": hazard.expression, "where": hazard.where()}
 
 
 def _assignments(symbols, values) -> str:

@@ -178,7 +178,9 @@ def hessian(derivation: Derivation) -> Callable[..., list]:
     """(params..., data columns..., n) → the Hessian of L as nested lists, vectorized like
     `numeric`: the curvature that sets how large a learning rate may be."""
     loss = derivation.loss
-    matrix = sympy.hessian(loss.expr, loss.symbols).tolist()
+    # d²|u|/du² = 2δ(u): zero everywhere but at the corner, where no Hessian exists anyway
+    matrix = sympy.hessian(loss.expr, loss.symbols).replace(sympy.DiracDelta, lambda *a: 0)
+    matrix = matrix.tolist()
     entries = [[_as_array_expression(entry) for entry in row] for row in matrix]
     columns = [sympy.Symbol(name, real=True) for name in loss.data]
     arguments = [*loss.symbols, *columns, N_ROWS] if loss.data else list(loss.symbols)
