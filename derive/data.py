@@ -33,7 +33,7 @@ def load_data(spec: str) -> dict[str, np.ndarray]:
 
 
 def _check_name(name: str, where: str) -> None:
-    if not _NAME.fullmatch(name):
+    if not _NAME.fullmatch(name) or name.startswith("__"):
         raise DeriveError(f"{where}: {name!r} is not a usable column name (letters, digits, _)")
     if name in RESERVED:
         raise DeriveError(f"{where}: column {name!r} clashes with the function or constant {name}")
