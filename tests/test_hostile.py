@@ -3,6 +3,7 @@ nothing is written, and the error is one line that says what and where."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import pytest
@@ -204,8 +205,6 @@ GRAMMAR_SOUP = st.text(alphabet="wxb0123456789.+-*/^()e ,", max_size=40) | st.li
 @given(GRAMMAR_SOUP)
 def test_near_grammatical_text_is_fast_and_clean(text):
     started = time.perf_counter()
-    try:
+    with contextlib.suppress(DeriveError):
         parse_expression(text)
-    except DeriveError:
-        pass
     assert time.perf_counter() - started < 1.0
