@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import multiprocessing
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import sympy
 from derive.derivation import Derivation, Partial, Step
 from derive.errors import DeriveError
 from derive.functions import sigmoid, softplus
+from derive.parallel import map_forked
 from derive.parse import INDEX, N_ROWS, data_column, parse_expression
 from derive.printing import to_text, to_unicode
 
@@ -344,37 +344,6 @@ def grade_many(
     def grade(key: str) -> Verdict:
         return check(derivation, wrt, expressions[key])
 
-    verdicts = dict(zip(distinct, _mapped(grade, distinct, jobs, progress), strict=True))
+    verdicts = dict(zip(distinct, map_forked(grade, distinct, jobs, progress), strict=True))
     results.update({text: Graded(verdicts[canonical[text]]) for text in parsed})
     return results
-
-
-def _mapped(function, items: list, jobs: int, progress) -> list:
-    """function over items, in forked worker processes when jobs > 1, reporting progress."""
-    done: list = []
-    if jobs > 1 and len(items) > 1 and "fork" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("fork")  # the closure reaches workers unpickled
-        chunk = max(1, len(items) // (jobs * 8))
-        with context.Pool(jobs, initializer=_install, initargs=(function,)) as pool:
-            for result in pool.imap(_call_work, items, chunksize=chunk):
-                done.append(result)
-                if progress:
-                    progress(len(done), len(items))
-        return done
-    for item in items:
-        done.append(function(item))
-        if progress:
-            progress(len(done), len(items))
-    return done
-
-
-_WORK: Callable | None = None  # set in each worker process by _install
-
-
-def _install(function: Callable) -> None:
-    global _WORK
-    _WORK = function
-
-
-def _call_work(item):
-    return _WORK(item)

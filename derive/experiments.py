@@ -74,7 +74,9 @@ def run_experiments(
     main: Trace,
     start: Mapping[str, float],
     data: Mapping[str, np.ndarray],
+    starts: tuple[tuple[float, ...], ...] | None = None,
 ) -> Experiments:
+    """`starts` chooses where the landscape section's runs begin (else derive picks them)."""
     lr = float(main.optimizer.options["lr"])
     steps = max(main.steps, 20)
     curvature = _curvature(derivation, main, data)
@@ -105,7 +107,7 @@ def run_experiments(
         optimizers=optimizers,
         batches=batches,
         points=points,
-        starts=_starts(derivation, points, lr, max(steps, 100)),
+        starts=_starts(derivation, points, lr, max(steps, 100), starts),
         model=model_of(derivation) if data else None,
         variant=_variant(derivation),
         rows=len(next(iter(data.values()))) if data else 0,
@@ -194,15 +196,17 @@ def _batch_modes(data) -> list[tuple[str, int | None, int]]:
     return [("batch", None, epochs), ("stochastic", 1, epochs), ("minibatch", mini, epochs)]
 
 
-def _starts(derivation, points, lr: float, steps: int) -> tuple[StartRun, ...]:
-    """Starts that end in different places: around each maximum in 1-D, on and beside a saddle's
-    stable direction in 2-D."""
+def _starts(derivation, points, lr: float, steps: int, chosen=None) -> tuple[StartRun, ...]:
+    """Starts that end in different places: the `chosen` ones, or around each maximum in 1-D,
+    on and beside a saddle's stable direction in 2-D."""
     minima = [p for p in points if p.kind == "minimum"]
     saddles = [p for p in points if p.kind == "saddle"]
-    if len(minima) < 2 and not saddles:
-        return ()
     names = derivation.loss.params
-    if len(names) == 1:
+    if chosen:
+        starts = [tuple(map(float, s)) for s in chosen]
+    elif len(minima) < 2 and not saddles:
+        return ()
+    elif len(names) == 1:
         xs = [p.values[0] for p in points]
         picks = {float(np.floor(min(xs) - 0.5)), float(np.ceil(max(xs) + 0.5))}
         for p in points:
@@ -211,10 +215,8 @@ def _starts(derivation, points, lr: float, steps: int) -> tuple[StartRun, ...]:
         starts = [(x,) for x in sorted(picks)]
     elif len(names) == 2 and saddles:
         saddle = saddles[0]
-        matrix = sympy.lambdify(
-            derivation.loss.symbols, sympy.hessian(derivation.loss.expr, derivation.loss.symbols)
-        )
-        values, vectors = np.linalg.eigh(np.array(matrix(*saddle.values), dtype=float))
+        matrix = hessian(derivation)(*saddle.values)
+        values, vectors = np.linalg.eigh(np.array(matrix, dtype=float))
         stable, unstable = vectors[:, np.argmax(values)], vectors[:, np.argmin(values)]
         on = np.array(saddle.values) + 2 * stable
         starts = [tuple(float(v) for v in on), tuple(float(v) for v in on + 0.01 * unstable)]

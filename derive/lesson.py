@@ -12,7 +12,6 @@ import functools
 import hashlib
 import io
 import logging
-import multiprocessing
 import re
 import shutil
 import tempfile
@@ -34,10 +33,11 @@ from derive.errors import DeriveError
 from derive.experiments import Experiments, Run, run_experiments
 from derive.explain import LATEX, operator, partial_lines
 from derive.numeric import numeric
+from derive.parallel import in_parallel
 from derive.printing import number, number_text, to_latex
 
 SECTIONS = (
-    "intuition", "loss", "gradient", "update", "table", "descent", "rates", "batch",
+    "intuition", "loss", "gradient", "update", "table", "claims", "descent", "rates", "batch",
     "optimizers", "landscape", "exercises", "summary",
 )  # fmt: skip
 TABLE_HEAD, TABLE_TAIL = 8, 3  # long runs show the first rows, an ellipsis, the last rows
@@ -102,9 +102,21 @@ class LessonView:
     fit: Mapping[str, str] = field(default_factory=dict)
     exercises: Mapping[str, object] = field(default_factory=dict)
     hazard: Mapping[str, str] = field(default_factory=dict)  # kind, expression, where
+    claims: tuple[Row, ...] = ()  # a source's printed values beside the true ones
+    corrected: int = 0  # how many of them were not true
 
 
 # -- the view --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A value a source prints for a parameter after `step` updates, with the digits it shows."""
+
+    step: int
+    param: str
+    value: float
+    text: str  # as printed: its decimals set how close the true value must be
 
 
 def lesson_view(
@@ -114,6 +126,7 @@ def lesson_view(
     language: str,
     figure_paths: Mapping[str, str],
     sections: tuple[str, ...],
+    claims: tuple[Claim, ...] = (),
 ) -> LessonView:
     loss = derivation.loss
     catalog = messages(language)
@@ -160,6 +173,28 @@ def lesson_view(
         fit=_fit_view(experiments, trace),
         exercises=_exercises(derivation, trace, experiments, catalog),
         hazard=_hazard_view(trace),
+        claims=tuple(_claim_row(c, trace, catalog) for c in claims),
+        corrected=sum(not claim_holds(c, trace) for c in claims),
+    )
+
+
+def claim_holds(claim: Claim, trace: Trace) -> bool:
+    """True when the printed value is the true one rounded to the digits it shows."""
+    decimals = len(claim.text.split(".")[1]) if "." in claim.text else 0
+    true = float(trace.params[claim.step][trace.param_names.index(claim.param)])
+    return abs(true - claim.value) <= 0.5 * 10**-decimals * (1 + 1e-9)
+
+
+def _claim_row(claim: Claim, trace: Trace, catalog: dict) -> Row:
+    if claim.step >= len(trace.params):
+        raise DeriveError(
+            f"a claim is about step {claim.step}, but the run has {trace.steps} steps"
+        )
+    true = trace.params[claim.step][trace.param_names.index(claim.param)]
+    verdict = catalog["claims"]["holds" if claim_holds(claim, trace) else "corrected"]
+    symbol = to_latex(sympy.Symbol(claim.param))
+    return Row(
+        (str(claim.step), f"${symbol}$", claim.text.replace("-", "−"), number_text(true), verdict)
     )
 
 
@@ -542,12 +577,13 @@ def slug(text: str) -> str:
 
 
 def applicable_sections(
-    experiments: Experiments, over_data: bool, chosen: tuple[str, ...] | None
+    experiments: Experiments, over_data: bool, chosen: tuple[str, ...] | None, claims: bool = False
 ) -> tuple[str, ...]:
     """The sections that apply to this loss, in order, narrowed to `chosen` when given."""
     applies = {
         "batch": over_data and bool(experiments.batches),
         "landscape": bool(experiments.starts),
+        "claims": claims,
     }
     wanted = chosen or SECTIONS
     return tuple(s for s in SECTIONS if s in wanted and applies.get(s, True))
@@ -562,12 +598,19 @@ def build_lesson(
     data: Mapping[str, np.ndarray] | None = None,
     start: Mapping[str, float] | None = None,
     sections: tuple[str, ...] | None = None,
+    starts: tuple[tuple[float, ...], ...] | None = None,
+    claims: tuple[Claim, ...] = (),
+    parallel: bool = True,
 ) -> list[Path]:
-    """Write the lesson into `out` atomically: all files appear at once, or none change."""
+    """Write the lesson into `out` atomically: all files appear at once, or none change.
+
+    `starts` sets the landscape section's starting points; `claims` are a source's printed
+    values, shown beside the true ones. `parallel` renders the languages in forked processes.
+    """
     data = data or {}
     start = start or dict(zip(trace.param_names, trace.params[0], strict=True))
-    experiments = run_experiments(derivation, trace, start, data)
-    chosen = applicable_sections(experiments, bool(derivation.loss.data), sections)
+    experiments = run_experiments(derivation, trace, start, data, starts)
+    chosen = applicable_sections(experiments, bool(derivation.loss.data), sections, bool(claims))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -577,57 +620,23 @@ def build_lesson(
         made = lesson_figures(derivation, trace, experiments, language, data, chosen)
         figures.render(made, staging / relative, figure_formats, language)
         paths = {name: (relative / f"{name}.png").as_posix() for name in made}
-        view = lesson_view(derivation, trace, experiments, language, paths, chosen)
+        view = lesson_view(derivation, trace, experiments, language, paths, chosen, claims)
         markdown = render_markdown(view)
         (staging / f"lesson.{language}.md").write_text(markdown, encoding="utf-8")
         html = markdown_to_html(markdown, language, view.title, staging)
         (staging / f"lesson.{language}.html").write_text(html, encoding="utf-8")
 
     try:
-        in_parallel(write, languages)
+        if parallel:
+            in_parallel(write, languages)
+        else:
+            for language in languages:
+                write(language)
         _replace(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return sorted(p.relative_to(out.parent) for p in out.rglob("*") if p.is_file())
-
-
-def in_parallel(work: Callable[[str], None], items: tuple[str, ...]) -> None:
-    """Run work(item) for each item, each in a forked process when there are several.
-
-    Drawing figures is CPU-bound and each language's are independent: on two cores, both
-    languages take the time of one. A fork shares the runs already computed, with no pickling.
-    A failure in a child is raised here with its message.
-    """
-    if len(items) < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        for item in items:
-            work(item)
-        return
-    context = multiprocessing.get_context("fork")
-    reports = []
-    for item in items:
-        receive, send = context.Pipe(duplex=False)
-        process = context.Process(target=_report, args=(work, item, send), daemon=True)
-        process.start()
-        send.close()
-        reports.append((item, process, receive))
-    failures = []
-    for item, process, receive in reports:
-        message = receive.recv() if receive.poll(None) else None
-        process.join()
-        if message or process.exitcode:
-            failures.append(f"{item}: {message or f'exit code {process.exitcode}'}")
-    if failures:
-        raise RuntimeError("; ".join(failures))
-
-
-def _report(work: Callable[[str], None], item: str, send) -> None:
-    try:
-        work(item)
-        send.send("")
-    except BaseException as error:  # reported to the parent, which raises it
-        send.send(f"{type(error).__name__}: {error}")
-        raise SystemExit(1) from None
 
 
 def _replace(staging: Path, out: Path) -> None:

@@ -19,7 +19,8 @@ from derive.catalog import environment, messages
 from derive.check import Graded, Point, Verdict
 from derive.derivation import Derivation
 from derive.errors import DeriveError
-from derive.lesson import in_parallel, markdown_to_html
+from derive.lesson import markdown_to_html
+from derive.parallel import in_parallel
 from derive.printing import to_unicode, unicode_name
 
 MAX_FILE_BYTES = 200 * 1024 * 1024

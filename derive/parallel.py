@@ -1,0 +1,86 @@
+"""Running work in forked processes: the work's closures and data reach the workers through the
+fork itself, so nothing is pickled, and a failure comes back as an error with its message."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable
+
+from derive.errors import DeriveError
+
+
+def in_parallel(work: Callable[[str], None], items: tuple[str, ...]) -> None:
+    """Run work(item) for each item, each in a forked process when there are several.
+
+    Drawing figures is CPU-bound and each language's are independent: on two cores, both
+    languages take the time of one. A fork shares the runs already computed, with no pickling.
+    A failure in a child is raised here with its message.
+    """
+    if len(items) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        for item in items:
+            work(item)
+        return
+    context = multiprocessing.get_context("fork")
+    reports = []
+    for item in items:
+        receive, send = context.Pipe(duplex=False)
+        process = context.Process(target=_report, args=(work, item, send), daemon=True)
+        process.start()
+        send.close()
+        reports.append((item, process, receive))
+    failures, bad_input = [], []
+    for item, process, receive in reports:
+        kind, message = receive.recv() if receive.poll(None) else ("", "")
+        process.join()
+        if kind == "DeriveError":
+            bad_input.append(message)
+        elif kind or process.exitcode:
+            failures.append(
+                f"{item}: {kind}: {message}" if kind else f"{item}: exit code {process.exitcode}"
+            )
+    if failures:
+        raise RuntimeError("; ".join(failures))
+    if bad_input:
+        raise DeriveError(bad_input[0])
+
+
+def _report(work: Callable[[str], None], item: str, send) -> None:
+    try:
+        work(item)
+        send.send(("", ""))
+    except BaseException as error:  # reported to the parent, which raises it
+        send.send((type(error).__name__, str(error)))
+        raise SystemExit(1) from None
+
+
+def map_forked(
+    function: Callable, items: list, jobs: int, progress: Callable[[int, int], None] | None = None
+) -> list:
+    """function over items, in forked worker processes when jobs > 1, reporting progress."""
+    done: list = []
+    if jobs > 1 and len(items) > 1 and "fork" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("fork")  # the closure reaches workers unpickled
+        chunk = max(1, len(items) // (jobs * 8))
+        with context.Pool(jobs, initializer=_install, initargs=(function,)) as pool:
+            for result in pool.imap(_call_work, items, chunksize=chunk):
+                done.append(result)
+                if progress:
+                    progress(len(done), len(items))
+        return done
+    for item in items:
+        done.append(function(item))
+        if progress:
+            progress(len(done), len(items))
+    return done
+
+
+_WORK: Callable | None = None  # set in each worker process by _install
+
+
+def _install(function: Callable) -> None:
+    global _WORK
+    _WORK = function
+
+
+def _call_work(item):
+    return _WORK(item)
