@@ -83,3 +83,17 @@ def check_gradient(c, loss, wrt, answer=None, answers=None, data=None, lang=None
     code = main(argv)
     if code:
         raise Exit(code=code)
+
+
+@task(help={"spec": "the course spec (TOML)", "jobs": "lessons built at once", "out": "folder"})
+def build_course(c, spec="examples/seeds/course.toml", jobs=None, out=None):
+    """Build every lesson of a course: the same as `derive course SPEC`."""
+    from derive.cli import main
+
+    argv = ["course", spec]
+    for flag, value in {"--jobs": jobs, "--out": out}.items():
+        if value is not None:
+            argv += [flag, str(value)]
+    code = main(argv)
+    if code:
+        raise Exit(code=code)

@@ -11,6 +11,7 @@ import json
 import math
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from derive.catalog import LANGUAGES
 from derive.check import check, grade_many, parse_answer
+from derive.course import Outcome, build_course, read_course
 from derive.data import load_data
 from derive.derivation import derive
 from derive.descend import DEFAULTS, Optimizer, Trace, descend, trace_json
@@ -178,6 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--jobs", type=_jobs, default=None, help="processes for --answers (cores)")
     check.add_argument("--out", type=Path, help="report folder for --answers")
 
+    course = commands.add_parser("course", help="build every lesson of a course spec (TOML)")
+    course.add_argument("spec", type=Path, help="the course spec, e.g. examples/seeds/course.toml")
+    course.add_argument("--jobs", type=_jobs, default=None, help="lessons built at once (cores)")
+    course.add_argument("--out", type=Path, help="folder to write (default: output/<spec name>)")
+
     descend_ = commands.add_parser("descend", help="run gradient descent; print or --json")
     _add_loss_arguments(descend_)
     length = descend_.add_mutually_exclusive_group()
@@ -323,6 +330,32 @@ def _progress(verb: str):
     return report
 
 
+def run_course(args: argparse.Namespace) -> int:
+    course = read_course(args.spec)
+    out = args.out or Path("output") / args.spec.stem
+    jobs = args.jobs or os.cpu_count() or 1
+    started = time.perf_counter()
+    total = len(course.lessons) + len(course.problems)
+    print(f"derive: {total} lessons, {jobs} at a time, into {out}", file=sys.stderr)
+    outcomes = build_course(course, out, jobs, _outcome_line)
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("built", "skipped", "failed")}
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items())
+    print(
+        f"derive: {total} lessons: {summary} in {time.perf_counter() - started:.1f} s",
+        file=sys.stderr,
+    )
+    for language in course.languages:
+        print(out / f"index.{language}.html")
+    return 1 if counts["failed"] else 0
+
+
+def _outcome_line(outcome: Outcome) -> None:
+    name = outcome.slug or "-"
+    detail = f"  {outcome.where}: {outcome.message}" if outcome.status == "failed" else ""
+    line = f"derive: {outcome.status:7s} {name} ({outcome.seconds:.1f} s){detail}"
+    print(line, file=sys.stderr, flush=True)
+
+
 def run_descend(args: argparse.Namespace) -> int:
     loss, data, start = _problem(args)
     options = {dest: getattr(args, dest) for dest, *_ in OPTIMIZER_FLAGS.values()}
@@ -379,7 +412,13 @@ def trace_table(trace: Trace, head: int = 10, tail: int = 3) -> str:
     return "\n".join(lines)
 
 
-COMMANDS = {"lesson": run_lesson, "diff": run_diff, "check": run_check, "descend": run_descend}
+COMMANDS = {
+    "lesson": run_lesson,
+    "diff": run_diff,
+    "check": run_check,
+    "course": run_course,
+    "descend": run_descend,
+}
 
 
 def keep_freed_memory() -> None:

@@ -1,0 +1,88 @@
+"""A lesson as a Jupyter notebook whose code recomputes the step table and draws the figures
+with plain NumPy and matplotlib, so that a student can run it and change it."""
+
+from __future__ import annotations
+
+import keyword
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import sympy
+from sympy.printing.numpy import NumPyPrinter
+
+from derive.catalog import environment, messages
+from derive.derivation import Derivation
+from derive.descend import Trace
+from derive.parse import N_ROWS
+from derive.printing import to_latex
+
+
+def python_name(name: str) -> str:
+    return f"{name}_" if keyword.iskeyword(name) else name
+
+
+def numpy_code(expr: sympy.Expr, derivation: Derivation) -> str:
+    """The expression as NumPy code over the data arrays: Σ becomes rowsum, xᵢ becomes x."""
+    loss = derivation.loss
+    renamed = {s: sympy.Symbol(python_name(s.name)) for s in loss.symbols}
+    plain = expr.replace(sympy.Sum, lambda body, *limits: sympy.Function("rowsum")(body))
+    plain = plain.replace(
+        lambda e: isinstance(e, sympy.Indexed), lambda e: sympy.Symbol(str(e.base))
+    )
+    plain = plain.xreplace({**renamed, N_ROWS: sympy.Symbol("n")})
+    printer = NumPyPrinter({"fully_qualified_modules": False, "allow_unknown_functions": True})
+    return printer.doprint(plain).replace("numpy.", "np.")
+
+
+def notebook(
+    derivation: Derivation, trace: Trace, data: Mapping[str, np.ndarray], language: str
+) -> nbformat.NotebookNode:
+    """The notebook: templates/notebook.py.j2 in the percent format, split into cells."""
+    loss = derivation.loss
+    source = environment.get_template("notebook.py.j2").render(
+        words=messages(language)["notebook"],
+        loss_latex=f"L({', '.join(to_latex(s) for s in loss.symbols)}) = "
+        + to_latex(loss.expr, loss.params),
+        data={name: repr([float(v) for v in values]) for name, values in data.items()},
+        arguments=", ".join(python_name(n) for n in loss.params),
+        loss_code=numpy_code(loss.expr, derivation),
+        gradient_code=[numpy_code(g, derivation) for g in derivation.gradient],
+        lr=repr(float(trace.optimizer.options["lr"])),
+        steps=trace.steps,
+        start=repr([float(v) for v in trace.params[0]]),
+    )
+    book = nbformat.v4.new_notebook()
+    book.metadata = {
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+    }
+    for index, (kind, text) in enumerate(_cells(source)):
+        make = nbformat.v4.new_code_cell if kind == "code" else nbformat.v4.new_markdown_cell
+        book.cells.append(make(text, id=f"cell-{index}"))  # fixed ids: byte-identical rebuilds
+    return book
+
+
+def _cells(source: str) -> list[tuple[str, str]]:
+    """Percent format → cells: `# %%` starts code, `# %% [markdown]` markdown, whose lines
+    lose their `# `."""
+    cells: list[tuple[str, list[str]]] = []
+    for line in source.splitlines():
+        if line.startswith("# %%"):
+            cells.append(("markdown" if "[markdown]" in line else "code", []))
+        elif cells:
+            kind, lines = cells[-1]
+            lines.append(re.sub(r"^# ?", "", line) if kind == "markdown" else line)
+    return [(kind, "\n".join(lines).strip("\n")) for kind, lines in cells]
+
+
+def code_of(book: nbformat.NotebookNode) -> str:
+    """All code cells, in order: what running the notebook runs."""
+    return "\n\n".join(cell.source for cell in book.cells if cell.cell_type == "code")
+
+
+def write_notebooks(derivation: Derivation, trace: Trace, data, folder: Path, languages) -> None:
+    for language in languages:
+        path = folder / f"lesson.{language}.ipynb"
+        nbformat.write(notebook(derivation, trace, data, language), str(path))
