@@ -326,7 +326,7 @@ def grade_many(
     wrt: str,
     texts: list[str],
     jobs: int = 1,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int, object], None] | None = None,
 ) -> dict[str, Graded]:
     """Grade each distinct text once: texts that parse to the same expression share a verdict,
     and distinct expressions are graded in `jobs` forked processes."""

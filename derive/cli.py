@@ -317,7 +317,7 @@ def _progress(verb: str):
     """A progress line on stderr: redrawn in place on a terminal, every 10% in a log."""
     shown = {"last": -1}
 
-    def report(done: int, total: int) -> None:
+    def report(done: int, total: int, result: object = None) -> None:
         percent = 100 * done // total
         if sys.stderr.isatty():
             print(f"\rderive: {verb} {done}/{total} ({percent}%)", end="", file=sys.stderr)

@@ -297,12 +297,13 @@ def build_course(
             report(outcome)
 
     def work(lesson: LessonSpec) -> Outcome:
-        outcome = build_one(lesson, course, out, derive_hash)
-        if report:  # from the worker, as each lesson finishes
-            report(outcome)
-        return outcome
+        return build_one(lesson, course, out, derive_hash)
 
-    outcomes += map_forked(work, list(course.lessons), jobs)
+    def arrived(done: int, total: int, outcome: Outcome) -> None:
+        if report:
+            report(outcome)
+
+    outcomes += map_forked(work, list(course.lessons), jobs, arrived)
     _write_index(course, outcomes, out)
     return outcomes
 
@@ -314,7 +315,7 @@ def _write_index(course: Course, outcomes: list[Outcome], out: Path) -> None:
             {
                 "title": o.title,
                 "slug": o.slug,
-                "status": words[o.status],
+                "status": words["failed"] if o.status == "failed" else "",  # no run state
                 "where": o.where,
                 "message": o.message.replace("|", "\\|"),
             }

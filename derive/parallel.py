@@ -54,9 +54,13 @@ def _report(work: Callable[[str], None], item: str, send) -> None:
 
 
 def map_forked(
-    function: Callable, items: list, jobs: int, progress: Callable[[int, int], None] | None = None
+    function: Callable,
+    items: list,
+    jobs: int,
+    progress: Callable[[int, int, object], None] | None = None,
 ) -> list:
-    """function over items, in forked worker processes when jobs > 1, reporting progress."""
+    """function over items, in forked worker processes when jobs > 1; progress(done, total,
+    result) is called here, in this process, as each result arrives."""
     done: list = []
     if jobs > 1 and len(items) > 1 and "fork" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("fork")  # the closure reaches workers unpickled
@@ -65,12 +69,12 @@ def map_forked(
             for result in pool.imap(_call_work, items, chunksize=chunk):
                 done.append(result)
                 if progress:
-                    progress(len(done), len(items))
+                    progress(len(done), len(items), result)
         return done
     for item in items:
         done.append(function(item))
         if progress:
-            progress(len(done), len(items))
+            progress(len(done), len(items), done[-1])
     return done
 
 
