@@ -144,6 +144,8 @@ def _validated(entry, where: str, folder: Path, languages: tuple[str, ...]) -> L
     data_path = None
     if isinstance(entry.get("data"), str):
         data_path = (folder / entry["data"]).resolve()
+        if not data_path.is_relative_to(folder.resolve()):
+            raise DeriveError(f"data file {entry['data']!r} is outside the spec's folder")
         if not data_path.is_file():
             raise DeriveError(f"data file {entry['data']!r} not found beside the spec")
     return LessonSpec(where, entry["title"], slug, entry, data_path)

@@ -208,3 +208,58 @@ def test_near_grammatical_text_is_fast_and_clean(text):
     with contextlib.suppress(DeriveError):
         parse_expression(text)
     assert time.perf_counter() - started < 1.0
+
+
+COURSE_SPECS = {
+    "not toml": "[[lessons]\ntitle = 1",
+    "no lessons": 'title = "x"\n',
+    "unknown top key": 'speed = 1\n[[lessons]]\ntitle = "a"\nloss = "w**2"\n',
+    "bad languages": 'languages = ["fr"]\n[[lessons]]\ntitle = "a"\nloss = "w**2"\n',
+    "binary": "\x00\x01\x02",
+}
+
+
+@pytest.mark.parametrize("content", list(COURSE_SPECS.values()), ids=list(COURSE_SPECS))
+def test_bad_course_specs(derive_cli, tmp_path, content):
+    spec = tmp_path / "data.csv"  # the name the refusal check ignores
+    spec.write_text(content)
+    started = time.perf_counter()
+    result = derive_cli("course", str(spec), "--out", str(tmp_path / "out"))
+    assert_clean_refusal(result, tmp_path, started)
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        'title = "a"\nloss = "__import__(\'os\')"',
+        'title = "a"\nloss = "10**10**10"',
+        'title = "a"\nloss = "w**2"\ndata = "../../../etc/passwd"',
+        'title = "a"\nloss = "w**2"\ninit = { w = "exec(1)" }',
+        'title = "a"\nloss = "w**2"\nsteps = 10000000',
+        'title = "a"\nloss = "w**2"\nslug = "../escape"',
+        'title = "a"\nloss = "w**2"\noptimizer = "adam"',
+        'title = "a"\nloss = "w**2"\nsections = ["everything"]',
+    ],
+    ids=[
+        "code",
+        "bomb",
+        "path outside",
+        "init code",
+        "too many steps",
+        "slug escape",
+        "optimizer",
+        "section",
+    ],
+)
+def test_hostile_course_entries_fail_alone(derive_cli, tmp_path, entry):
+    spec = tmp_path / "course.toml"
+    spec.write_text(f'languages = ["en"]\n\n[[lessons]]\n{entry}\n\n'
+                    '[[lessons]]\ntitle = "ok"\nloss = "w**2"\nsections = ["table"]\n')  # fmt: skip
+    started = time.perf_counter()
+    result = derive_cli("course", str(spec), "--out", str(tmp_path / "out"))
+    assert result.code == 1
+    assert "course.toml: lessons[0], line 3:" in result.err and "Traceback" not in result.err
+    assert "root:" not in result.err  # nothing of /etc/passwd leaks
+    assert (tmp_path / "out" / "ok" / "lesson.en.md").exists()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.is_dir()) == ["ok"]
+    assert time.perf_counter() - started < 10
