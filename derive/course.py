@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from derive.catalog import LANGUAGES, TEMPLATES, environment, messages
-from derive.data import load_data
+from derive.data import load_data, read_text
 from derive.derivation import derive
 from derive.descend import Optimizer, descend
 from derive.errors import DeriveError
@@ -75,12 +75,7 @@ class Outcome:
 
 def read_course(path: Path) -> Course:
     """The spec, with each lesson entry validated apart: a bad entry is a problem of its own."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise DeriveError(f"{path}: cannot read the course spec ({error.strerror})") from None
-    except UnicodeDecodeError:
-        raise DeriveError(f"{path}: not a UTF-8 text file") from None
+    text = read_text(path, "course spec")
     try:
         spec = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:

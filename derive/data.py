@@ -10,6 +10,7 @@ ragged rows, empty cells, non-numeric or non-finite values and clashing names ar
 from __future__ import annotations
 
 import csv
+import io
 import math
 import re
 from collections.abc import Mapping
@@ -67,18 +68,23 @@ def _inline(spec: str) -> dict[str, np.ndarray]:
     return _checked(columns, "--data")
 
 
-def _csv(path: Path) -> dict[str, np.ndarray]:
+def read_text(path: Path, what: str) -> str:
+    """A user's text file (data, answers, a course spec), within the size limit, as UTF-8."""
     try:
         size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise DeriveError(f"{path}: the file is larger than {MAX_FILE_BYTES // 2**20} MiB")
+        return path.read_text(encoding="utf-8-sig")
     except OSError as error:
-        raise DeriveError(f"{path}: cannot read the data file ({error.strerror})") from None
-    if size > MAX_FILE_BYTES:
-        raise DeriveError(f"{path}: the file is larger than {MAX_FILE_BYTES // 2**20} MiB")
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            return _read_csv(csv.reader(handle), str(path))
+        raise DeriveError(f"{path}: cannot read the {what} ({error.strerror})") from None
     except UnicodeDecodeError:
         raise DeriveError(f"{path}: not a UTF-8 text file") from None
+
+
+def _csv(path: Path) -> dict[str, np.ndarray]:
+    text = read_text(path, "data file")
+    try:
+        return _read_csv(csv.reader(io.StringIO(text, newline="")), str(path))
     except csv.Error as error:
         raise DeriveError(f"{path}: not a readable CSV file ({error})") from None
 

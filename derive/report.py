@@ -17,13 +17,13 @@ from pathlib import Path
 
 from derive.catalog import environment, messages
 from derive.check import Graded, Point, Verdict
+from derive.data import read_text
 from derive.derivation import Derivation
 from derive.errors import DeriveError
 from derive.lesson import markdown_to_html
 from derive.parallel import in_parallel
 from derive.printing import to_unicode, unicode_name
 
-MAX_FILE_BYTES = 200 * 1024 * 1024
 PER_STUDENT_ROWS = 2000  # above this, the report lists distinct answers; the CSV has everyone
 
 
@@ -113,16 +113,7 @@ class Submission:
 def read_submissions(path: Path) -> list[Submission]:
     """Rows of `student,answer` (a header row names the columns); malformed rows are kept, with
     what is wrong, so that they are reported rather than lost."""
-    try:
-        size = path.stat().st_size
-    except OSError as error:
-        raise DeriveError(f"{path}: cannot read the answers file ({error.strerror})") from None
-    if size > MAX_FILE_BYTES:
-        raise DeriveError(f"{path}: the file is larger than {MAX_FILE_BYTES // 2**20} MiB")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise DeriveError(f"{path}: not a UTF-8 text file") from None
+    text = read_text(path, "answers file")
     reader = csv.reader(io.StringIO(text, newline=""))
     header = [h.strip().lower() for h in next(reader, [])]
     if "student" not in header or "answer" not in header:
