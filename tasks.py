@@ -22,8 +22,14 @@ def build_lesson(c, loss, params=None, init=None, lr=None, steps=None, lang=None
     """Write a lesson for LOSS: the same as `derive lesson --loss LOSS ...`."""
     from derive.cli import main
 
-    options = {"--params": params, "--init": init, "--lr": lr, "--steps": steps, "--lang": lang,
-               "--out": out}  # fmt: skip
+    options = {
+        "--params": params,
+        "--init": init,
+        "--lr": lr,
+        "--steps": steps,
+        "--lang": lang,
+        "--out": out,
+    }
     argv = ["lesson", "--loss", loss]
     for flag, value in options.items():
         if value is not None:
@@ -49,9 +55,11 @@ def lint(c):
 @task
 def bench(c):
     """Benchmarks (pytest-benchmark), reported as ratios to hand-written baselines."""
-    c.run(f"{sys.executable} -m pytest benchmarks -p no:cacheprovider --benchmark-only "
-          "--benchmark-columns=median,iqr,rounds --benchmark-sort=name -o testpaths=benchmarks -s",
-          pty=False)  # fmt: skip
+    c.run(
+        f"{sys.executable} -m pytest benchmarks -p no:cacheprovider --benchmark-only "
+        "--benchmark-columns=median,iqr,rounds --benchmark-sort=name -o testpaths=benchmarks -s",
+        pty=False,
+    )
 
 
 @task(
@@ -67,14 +75,21 @@ def bench(c):
         "out": "report folder for --answers",
     }
 )
-def check_gradient(c, loss, wrt, answer=None, answers=None, data=None, lang=None, json=False,
-                   jobs=None, out=None):  # fmt: skip
+def check_gradient(
+    c, loss, wrt, answer=None, answers=None, data=None, lang=None, json=False, jobs=None, out=None
+):
     """Check a hand-derived gradient: the same as `derive check ...`."""
     from derive.cli import main
 
     argv = ["check", "--loss", loss, "--wrt", wrt]
-    options = {"--answer": answer, "--answers": answers, "--data": data, "--lang": lang,
-               "--jobs": jobs, "--out": out}  # fmt: skip
+    options = {
+        "--answer": answer,
+        "--answers": answers,
+        "--data": data,
+        "--lang": lang,
+        "--jobs": jobs,
+        "--out": out,
+    }
     for flag, value in options.items():
         if value is not None:
             argv += [flag, str(value)]

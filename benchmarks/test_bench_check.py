@@ -35,8 +35,21 @@ def write_class(path, rows: int, answers: list[str]) -> None:
 
 
 def grade(path, out) -> float:
-    return cold_command("-m", "derive", "check", "--loss", LOSS, "--data", DATA, "--wrt", "w",
-                        "--answers", str(path), "--out", str(out))  # fmt: skip
+    return cold_command(
+        "-m",
+        "derive",
+        "check",
+        "--loss",
+        LOSS,
+        "--data",
+        DATA,
+        "--wrt",
+        "w",
+        "--answers",
+        str(path),
+        "--out",
+        str(out),
+    )
 
 
 def test_200_distinct_answers(benchmark, tmp_path):

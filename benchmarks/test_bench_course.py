@@ -19,5 +19,10 @@ def test_seeds_course(benchmark, tmp_path):
     one = build(1, tmp_path / "one")
     two = build(2, tmp_path / "two")
     unchanged = benchmark.pedantic(lambda: build(2, tmp_path / "two"), rounds=3, iterations=1)
-    report("seeds course (12 lessons, zh + en)", jobs1_s=one, jobs2_s=two, speedup=one / two,
-           unchanged_rebuild_s=unchanged)  # fmt: skip
+    report(
+        "seeds course (12 lessons, zh + en)",
+        jobs1_s=one,
+        jobs2_s=two,
+        speedup=one / two,
+        unchanged_rebuild_s=unchanged,
+    )

@@ -38,8 +38,14 @@ def test_derivation_cost_does_not_grow_with_n(benchmark):
     function = derivation_stage(MSE, large)
     evaluation = median_seconds(lambda: function(0.1, 0.2, large["x"], large["y"], 10**6), 7)
     benchmark.pedantic(lambda: derivation_stage(MSE, large), rounds=1, iterations=1)
-    report("MSE derivation stage, n=10 vs n=1e6", n10_s=at_10, n1e6_s=at_million,
-           ratio=at_million / at_10, aim=1.5, then_one_evaluation_at_1e6_s=evaluation)  # fmt: skip
+    report(
+        "MSE derivation stage, n=10 vs n=1e6",
+        n10_s=at_10,
+        n1e6_s=at_million,
+        ratio=at_million / at_10,
+        aim=1.5,
+        then_one_evaluation_at_1e6_s=evaluation,
+    )
 
 
 def hand_mse(w, b, x, y):
@@ -61,8 +67,13 @@ def compare(name, text, by_hand, benchmark):
     ours = median_seconds(lambda: function(0.3, -0.1, x, y, len(x)), 21)
     theirs = median_seconds(lambda: by_hand(0.3, -0.1, x, y), 21)
     benchmark.pedantic(lambda: function(0.3, -0.1, x, y, len(x)), rounds=3, iterations=1)
-    report(f"{name} loss + gradient at n=1e6", derive_s=ours, numpy_s=theirs,
-           ratio=ours / theirs, aim=1.2)  # fmt: skip
+    report(
+        f"{name} loss + gradient at n=1e6",
+        derive_s=ours,
+        numpy_s=theirs,
+        ratio=ours / theirs,
+        aim=1.2,
+    )
 
 
 def test_mse_gradient_vs_numpy(benchmark):

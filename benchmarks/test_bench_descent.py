@@ -49,8 +49,13 @@ def test_adam_1000_steps_mse_1e5_rows(benchmark):
     ours = median_seconds(derive_adam, 5)
     baseline = median_seconds(numpy_adam, 5)
     benchmark.pedantic(derive_adam, rounds=1, iterations=1)
-    report("Adam 1000 steps, MSE, n=1e5", derive_s=ours, numpy_s=baseline,
-           ratio=ours / baseline, aim=1.3)  # fmt: skip
+    report(
+        "Adam 1000 steps, MSE, n=1e5",
+        derive_s=ours,
+        numpy_s=baseline,
+        ratio=ours / baseline,
+        aim=1.3,
+    )
 
 
 def float_loop(steps: int = 10_000):
@@ -76,8 +81,13 @@ def test_plain_10000_steps_w_minus_3_squared(benchmark):
     ours = median_seconds(derive_plain, 9)
     baseline = median_seconds(float_loop, 9)
     benchmark.pedantic(derive_plain, rounds=1, iterations=1)
-    report("plain GD 10,000 steps, (w-3)**2", derive_s=ours, python_s=baseline,
-           ratio=ours / baseline, aim=10)  # fmt: skip
+    report(
+        "plain GD 10,000 steps, (w-3)**2",
+        derive_s=ours,
+        python_s=baseline,
+        ratio=ours / baseline,
+        aim=10,
+    )
 
 
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is not installed")

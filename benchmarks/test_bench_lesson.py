@@ -29,8 +29,21 @@ def test_cold_build_mse_lesson(benchmark, tmp_path):
         "x,y\n" + "".join(f"{float(a)!r},{float(b)!r}\n" for a, b in zip(x, y, strict=True))
     )
     out = tmp_path / "mse"
-    args = ["-m", "derive", "lesson", "--loss", "mean((w*x + b - y)**2)", "--data", str(data),
-            "--lr", "0.01", "--steps", "200", "--out", str(out)]  # fmt: skip
+    args = [
+        "-m",
+        "derive",
+        "lesson",
+        "--loss",
+        "mean((w*x + b - y)**2)",
+        "--data",
+        str(data),
+        "--lr",
+        "0.01",
+        "--steps",
+        "200",
+        "--out",
+        str(out),
+    ]
     seconds = benchmark.pedantic(lambda: cold_command(*args), rounds=3, iterations=1)
     report("cold MSE lesson (100 rows, 200 steps)", seconds=seconds, aim_seconds=6.0)
 

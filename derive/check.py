@@ -92,8 +92,15 @@ def check(derivation: Derivation, wrt: str, answer: sympy.Expr, seed: int = 0) -
     rng = random.Random(seed)
     if not same(expected, answer, _random_points(derivation, rng)):
         return _wrong(derivation, partial, answer, rng)
-    return Verdict(True, to_unicode(expected, derivation.loss.params), to_text(answer),
-                   None, None, None, _symbolically_zero(expected - answer))  # fmt: skip
+    return Verdict(
+        True,
+        to_unicode(expected, derivation.loss.params),
+        to_text(answer),
+        None,
+        None,
+        None,
+        _symbolically_zero(expected - answer),
+    )
 
 
 # -- evaluation at a point --------------------------------------------------------------------
@@ -201,8 +208,15 @@ def _wrong(derivation: Derivation, partial: Partial, answer: sympy.Expr, rng) ->
                 shown = Counterexample(point, at(expected, point), at(answer, point))
                 break
     diagnosis, detail = diagnose(derivation, partial, answer, rng)
-    return Verdict(False, to_unicode(expected, derivation.loss.params), to_text(answer),
-                   diagnosis, detail, shown, False)  # fmt: skip
+    return Verdict(
+        False,
+        to_unicode(expected, derivation.loss.params),
+        to_text(answer),
+        diagnosis,
+        detail,
+        shown,
+        False,
+    )
 
 
 def diagnose(

@@ -174,8 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
     answers = check.add_mutually_exclusive_group(required=True)
     answers.add_argument("--answer", help='the answer, e.g. "2*mean((w*x+b-y)*x)"')
     answers.add_argument("--answers", type=Path, help="a CSV file with columns student,answer")
-    check.add_argument("--lang", choices=(*LANGUAGES, "all"), default=None,
-                       help="words of the verdict (en) or of the report (all)")  # fmt: skip
+    check.add_argument(
+        "--lang",
+        choices=(*LANGUAGES, "all"),
+        default=None,
+        help="words of the verdict (en) or of the report (all)",
+    )
     check.add_argument("--json", action="store_true", help="print the verdict as JSON")
     check.add_argument("--jobs", type=_jobs, default=None, help="processes for --answers (cores)")
     check.add_argument("--out", type=Path, help="report folder for --answers")
@@ -400,15 +404,20 @@ def trace_table(trace: Trace, head: int = 10, tail: int = 3) -> str:
     widths = [max(len(row[k]) for row in rows) for k in range(len(header))]
     lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     options = ", ".join(f"{k}={v}" for k, v in trace.optimizer.options.items())
-    ending = {"max_steps": "ran {} steps", "converged": "converged after {} steps",
-              "diverged": "diverged at step {}"}[trace.status].format(trace.steps)  # fmt: skip
+    ending = {
+        "max_steps": "ran {} steps",
+        "converged": "converged after {} steps",
+        "diverged": "diverged at step {}",
+    }[trace.status].format(trace.steps)
     lines.append(f"{trace.optimizer.name}({options}): {ending}")
     hazard = trace.hazard
     if hazard is not None and hazard.kind != "overflow":
-        lines.append(f"{hazard.expression} is not defined there: {hazard.where()}"
-                     if trace.status == "diverged"
-                     else f"{hazard.expression} is not differentiable at {hazard.where()}: "
-                          "the subgradient 0 was used")  # fmt: skip
+        lines.append(
+            f"{hazard.expression} is not defined there: {hazard.where()}"
+            if trace.status == "diverged"
+            else f"{hazard.expression} is not differentiable at {hazard.where()}: "
+            "the subgradient 0 was used"
+        )
     return "\n".join(lines)
 
 

@@ -38,8 +38,22 @@ from derive.parallel import map_forked
 from derive.parse import parse_expression, parse_loss
 
 HASH_FILE = ".derive-build"
-KEYS = {"title", "loss", "params", "init", "lr", "steps", "data", "optimizer", "sections",
-        "languages", "starts", "claims", "slug", "formats"}  # fmt: skip
+KEYS = {
+    "title",
+    "loss",
+    "params",
+    "init",
+    "lr",
+    "steps",
+    "data",
+    "optimizer",
+    "sections",
+    "languages",
+    "starts",
+    "claims",
+    "slug",
+    "formats",
+}
 FORMATS = ("html", "ipynb")  # Markdown is always written
 
 
@@ -208,8 +222,19 @@ def _build(lesson: LessonSpec, languages: tuple[str, ...], folder: Path) -> None
     claims = _claims(entry.get("claims", []), loss.params)
     sections = tuple(entry.get("sections", [])) or None
     used = {name: data[name] for name in loss.data}
-    build_lesson(derivation, trace, folder, languages, ("png",), used, start, sections, starts,
-                 claims, parallel=False)  # fmt: skip
+    build_lesson(
+        derivation,
+        trace,
+        folder,
+        languages,
+        ("png",),
+        used,
+        start,
+        sections,
+        starts,
+        claims,
+        parallel=False,
+    )
     if "ipynb" in entry.get("formats", []):
         from derive.notebook import write_notebooks  # the notebook stage, only when asked for
 
@@ -222,8 +247,11 @@ def _data(value, path: Path | None) -> dict[str, np.ndarray]:
     if path is not None:
         return load_data(str(path))
     if isinstance(value, dict):
-        spec = "; ".join(f"{name}={','.join(map(str, column))}" for name, column in value.items()
-                         if isinstance(column, list))  # fmt: skip
+        spec = "; ".join(
+            f"{name}={','.join(map(str, column))}"
+            for name, column in value.items()
+            if isinstance(column, list)
+        )
         return load_data(spec)
     raise DeriveError("data must be a file name or a table of columns")
 

@@ -134,14 +134,24 @@ def _power_steps(expr: sympy.Pow, variable: sympy.Symbol, fresh) -> Step:
     if not exponent.has(variable):
         rule = "sqrt" if exponent == sympy.Rational(1, 2) else "power"
         return _chain(
-            rule, expr, base, variable, fresh, lambda u: u**exponent,
+            rule,
+            expr,
+            base,
+            variable,
+            fresh,
+            lambda u: u**exponent,
             lambda u: exponent * u ** (exponent - 1),
-        )  # fmt: skip
+        )
     if not base.has(variable):
         return _chain(
-            "exponential", expr, exponent, variable, fresh, lambda u: base**u,
+            "exponential",
+            expr,
+            exponent,
+            variable,
+            fresh,
+            lambda u: base**u,
             lambda u: base**u * sympy.log(base),
-        )  # fmt: skip
+        )
     rewritten = sympy.exp(exponent * sympy.log(base), evaluate=False)
     inner = derivative_steps(rewritten, variable, fresh)
     return Step("log_differentiation", expr, variable, inner.result.subs(rewritten, expr), (inner,))

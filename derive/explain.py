@@ -166,14 +166,18 @@ def render_diff(
         }
         for p in partials
     ]
-    stationary = None if points is None else [
-        {
-            "where": _where(loss.symbols, p, notation),
-            "kind": catalog["diff"][p.kind],
-            "loss": number_text(p.loss) if notation is UNICODE else number(p.loss),
-        }
-        for p in points
-    ]  # fmt: skip
+    stationary = (
+        None
+        if points is None
+        else [
+            {
+                "where": _where(loss.symbols, p, notation),
+                "kind": catalog["diff"][p.kind],
+                "loss": number_text(p.loss) if notation is UNICODE else number(p.loss),
+            }
+            for p in points
+        ]
+    )
     view = {
         "loss": notation.expr(loss.expr, loss.params),
         "loss_text": to_unicode(loss.expr, loss.params),
@@ -223,7 +227,9 @@ def _diff_json(derivation, partials, points) -> dict:
             }
             for p in partials
         ],
-        "stationary_points": None if points is None else [
+        "stationary_points": None
+        if points is None
+        else [
             {
                 "params": dict(zip(loss.params, p.values, strict=True)),
                 "kind": p.kind,
@@ -232,4 +238,4 @@ def _diff_json(derivation, partials, points) -> dict:
             }
             for p in points
         ],
-    }  # fmt: skip
+    }

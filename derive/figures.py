@@ -111,8 +111,13 @@ def _path(ax, loss: Loss, path: np.ndarray, color: str, label: str | None, arrow
         xs, ys = path[shown, 0], path[shown, 1]
     if arrows and len(shown) <= 25:
         for a, b in itertools.pairwise(range(len(shown))):
-            ax.annotate("", xy=(xs[b], ys[b]), xytext=(xs[a], ys[a]), zorder=3,
-                        arrowprops={"arrowstyle": "->", "color": color, "lw": 1.2})  # fmt: skip
+            ax.annotate(
+                "",
+                xy=(xs[b], ys[b]),
+                xytext=(xs[a], ys[a]),
+                zorder=3,
+                arrowprops={"arrowstyle": "->", "color": color, "lw": 1.2},
+            )
         ax.plot(xs, ys, "o", color=color, ms=3.5, zorder=3, label=label)
     else:
         ax.plot(xs, ys, "-o", color=color, ms=2.5, lw=1.2, zorder=3, label=label)

@@ -37,9 +37,20 @@ from derive.parallel import in_parallel
 from derive.printing import number, number_text, to_latex
 
 SECTIONS = (
-    "intuition", "loss", "gradient", "update", "table", "claims", "descent", "rates", "batch",
-    "optimizers", "landscape", "exercises", "summary",
-)  # fmt: skip
+    "intuition",
+    "loss",
+    "gradient",
+    "update",
+    "table",
+    "claims",
+    "descent",
+    "rates",
+    "batch",
+    "optimizers",
+    "landscape",
+    "exercises",
+    "summary",
+)
 TABLE_HEAD, TABLE_TAIL = 8, 3  # long runs show the first rows, an ellipsis, the last rows
 MATH_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuMathTeXGyre.ttf")
 
@@ -295,14 +306,16 @@ def _rates_view(experiments: Experiments, catalog: dict) -> dict:
             "diverge": _tex(2 / curvature.largest),
         }
     view["rows"] = tuple(
-        Row((
-            number_text(run.trace.optimizer.options["lr"]),
-            catalog["roles"][run.label],
-            catalog["behaviour"][run.behaviour],
-            number_text(run.trace.loss[-1]),
-        ))
+        Row(
+            (
+                number_text(run.trace.optimizer.options["lr"]),
+                catalog["roles"][run.label],
+                catalog["behaviour"][run.behaviour],
+                number_text(run.trace.loss[-1]),
+            )
+        )
         for run in experiments.rates
-    )  # fmt: skip
+    )
     return view
 
 
@@ -314,26 +327,30 @@ def _optimizer_row(run: Run, catalog: dict) -> Row:
     elif run.label == "sgd":
         shown = {"lr": options["lr"]}
     settings = ", ".join(f"{k}={v!r}" for k, v in shown.items())  # as written in torch code
-    return Row((
-        run.label,
-        catalog["optimizers"][run.label],
-        settings,
-        catalog["behaviour"][run.behaviour],
-        number_text(run.trace.loss[-1]),
-    ))  # fmt: skip
+    return Row(
+        (
+            run.label,
+            catalog["optimizers"][run.label],
+            settings,
+            catalog["behaviour"][run.behaviour],
+            number_text(run.trace.loss[-1]),
+        )
+    )
 
 
 def _batch_row(run: Run, rows: int, catalog: dict) -> Row:
     size = run.trace.batch_size or rows
     per_epoch = -(-rows // size)
-    return Row((
-        catalog["batches"][run.label],
-        str(size),
-        str(per_epoch),
-        str(run.trace.steps // per_epoch),
-        str(run.trace.steps),
-        number_text(run.trace.loss[-1]),
-    ))  # fmt: skip
+    return Row(
+        (
+            catalog["batches"][run.label],
+            str(size),
+            str(per_epoch),
+            str(run.trace.steps // per_epoch),
+            str(run.trace.steps),
+            number_text(run.trace.loss[-1]),
+        )
+    )
 
 
 def _point_row(point, symbols, catalog, points) -> Row:

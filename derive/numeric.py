@@ -125,8 +125,14 @@ def numeric(derivation: Derivation) -> Callable[..., list]:
     columns = [sympy.Symbol(name, real=True) for name in loss.data]
     arguments = [*loss.symbols, *columns, N_ROWS] if loss.data else list(loss.symbols)
     modules = [ARRAY_FUNCTIONS, "numpy"]
-    printer = _ArrayPrinter({"fully_qualified_modules": False, "inline": True,
-                             "allow_unknown_functions": True, "user_functions": {}})  # fmt: skip
+    printer = _ArrayPrinter(
+        {
+            "fully_qualified_modules": False,
+            "inline": True,
+            "allow_unknown_functions": True,
+            "user_functions": {},
+        }
+    )
     return sympy.lambdify(
         arguments, outputs, modules=modules, cse=True, dummify=True, printer=printer
     )

@@ -189,11 +189,17 @@ def _csv(report: ClassReport, wrt: str) -> str:
         verdict = graded.verdict if graded else None
         problem = submission.problem or (graded.error if graded else None) or ""
         shown = verdict_json(verdict, "en", wrt)["counterexample"] if verdict else None
-        writer.writerow([
-            submission.line, submission.student, submission.answer or "", status,
-            (verdict.diagnosis or "none") if status == "wrong" else "",
-            json.dumps(shown, separators=(",", ":")) if shown else "", problem,
-        ])  # fmt: skip
+        writer.writerow(
+            [
+                submission.line,
+                submission.student,
+                submission.answer or "",
+                status,
+                (verdict.diagnosis or "none") if status == "wrong" else "",
+                json.dumps(shown, separators=(",", ":")) if shown else "",
+                problem,
+            ]
+        )
     return buffer.getvalue()
 
 

@@ -23,8 +23,12 @@ TORCH = {"sgd": "SGD", "adagrad": "Adagrad", "rmsprop": "RMSprop", "adam": "Adam
 
 @pytest.mark.parametrize(("name", "options"), CASES)
 def test_rosenbrock_50_steps_as_torch_optim(name, options):
-    trace = descend(derive(parse_loss("(1 - x)**2 + 100*(y - x**2)**2")), {"x": -1.5, "y": 2},
-                    Optimizer.make(name, **options), 50)  # fmt: skip
+    trace = descend(
+        derive(parse_loss("(1 - x)**2 + 100*(y - x**2)**2")),
+        {"x": -1.5, "y": 2},
+        Optimizer.make(name, **options),
+        50,
+    )
     p = torch.tensor([-1.5, 2.0], dtype=torch.float64, requires_grad=True)
     optimizer = getattr(torch.optim, TORCH[name])([p], **options, foreach=False)
     for t in range(1, 51):

@@ -174,15 +174,32 @@ def test_a_class_file(tmp_path, derive_cli):
         "frank,mean((w*x+b-y)*x)\n"
     )
     out = tmp_path / "report"
-    result = derive_cli("check", "--loss", MSE, "--data", "x=1,2,3; y=2,3,4", "--wrt", "w",
-                        "--answers", str(answers), "--out", str(out), "--jobs", "2")  # fmt: skip
+    result = derive_cli(
+        "check",
+        "--loss",
+        MSE,
+        "--data",
+        "x=1,2,3; y=2,3,4",
+        "--wrt",
+        "w",
+        "--answers",
+        str(answers),
+        "--out",
+        str(out),
+        "--jobs",
+        "2",
+    )
     assert result.code == 0
     with open(out / "grades.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert [(r["line"], r["student"], r["verdict"]) for r in rows] == [
-        ("2", "alice", "right"), ("3", "bob", "wrong"), ("4", "carol", "invalid"),
-        ("5", "dave", "invalid"), ("6", "erin", "right"), ("7", "frank", "wrong"),
-    ]  # fmt: skip
+        ("2", "alice", "right"),
+        ("3", "bob", "wrong"),
+        ("4", "carol", "invalid"),
+        ("5", "dave", "invalid"),
+        ("6", "erin", "right"),
+        ("7", "frank", "wrong"),
+    ]
     assert rows[1]["diagnosis"] == "factor" and json.loads(rows[1]["counterexample"])["params"]
     assert "never closed" in rows[2]["problem"] and "1 cells" in rows[3]["problem"]
     report = (out / "report.en.md").read_text()

@@ -67,8 +67,14 @@ def test_seed_001_wrong_epochs_are_corrected(seeds_course):
     assert "其中 4 个数与实际计算不符" in md
 
 
-@pytest.mark.parametrize(("slug", "lr", "steps"), [("seed-004-x2-lr-0.01", 0.01, 30),
-    ("seed-004-x2-lr-0.3", 0.3, 20), ("seed-004-x2-lr-0.95", 0.95, 30)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("slug", "lr", "steps"),
+    [
+        ("seed-004-x2-lr-0.01", 0.01, 30),
+        ("seed-004-x2-lr-0.3", 0.3, 20),
+        ("seed-004-x2-lr-0.95", 0.95, 30),
+    ],
+)
 def test_seed_004_learning_rates(seeds_course, slug, lr, steps):
     md = (seeds_course / slug / "lesson.en.md").read_text()
     x = 4.0
@@ -165,8 +171,21 @@ def test_invoke_build_course(tmp_path):
     shutil.copy(SEEDS / "course.toml", tmp_path / "course.toml")
     spec = tmp_path / "mini.toml"
     spec.write_text('[[lessons]]\ntitle = "p"\nloss = "(w-3)**2"\nsections = ["table"]\n')
-    done = subprocess.run([sys.executable, "-m", "invoke", "build-course", "--spec", str(spec),
-                           "--out", str(tmp_path / "out")], capture_output=True, text=True,
-                          cwd=SEEDS.parent.parent, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "invoke",
+            "build-course",
+            "--spec",
+            str(spec),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=SEEDS.parent.parent,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "out" / "p" / "lesson.zh.html").exists()

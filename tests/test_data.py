@@ -68,8 +68,9 @@ def test_missing_file_is_a_clean_error():
 
 
 def test_a_data_column_cannot_also_be_a_parameter(derive_cli):
-    result = derive_cli("descend", "--loss", "mean((w*x - y)**2)", "--data", "x=1,2; y=1,2",
-                        "--params", "w,x")  # fmt: skip
+    result = derive_cli(
+        "descend", "--loss", "mean((w*x - y)**2)", "--data", "x=1,2; y=1,2", "--params", "w,x"
+    )
     assert result.code == 2
     assert "x is both a data column and a parameter" in result.err
 

@@ -146,8 +146,9 @@ def test_a_data_column_named_like_a_parameter(derive_cli, tmp_path):
     # w is a data column here, so the loss has nothing left to descend on
     result = derive_cli("descend", "--loss", "mean((w*x-y)**2)", "--data", "x=1,2; y=1,2; w=3,4")
     assert result.code == 2 and "no parameter to descend on" in result.err
-    clash = derive_cli("descend", "--loss", "mean((w*x-y)**2)", "--data", "x=1,2; y=1,2",
-                       "--params", "w,y")  # fmt: skip
+    clash = derive_cli(
+        "descend", "--loss", "mean((w*x-y)**2)", "--data", "x=1,2; y=1,2", "--params", "w,y"
+    )
     assert clash.code == 2 and "y is both a data column and a parameter" in clash.err
 
 
@@ -170,8 +171,17 @@ def test_bad_submissions_files(derive_cli, tmp_path, content):
     path = tmp_path / "data.csv"  # the name the refusal check ignores
     path.write_text(content)
     started = time.perf_counter()
-    result = derive_cli("check", "--loss", "(w-3)**2", "--wrt", "w", "--answers", str(path),
-                        "--out", str(tmp_path / "out"))  # fmt: skip
+    result = derive_cli(
+        "check",
+        "--loss",
+        "(w-3)**2",
+        "--wrt",
+        "w",
+        "--answers",
+        str(path),
+        "--out",
+        str(tmp_path / "out"),
+    )
     if content.startswith("student,answer"):  # a bad row is reported, not fatal
         assert result.code == 0 and time.perf_counter() - started < 10
         assert "invalid" in (tmp_path / "out" / "grades.csv").read_text()
@@ -194,8 +204,25 @@ def test_any_text_gives_an_expression_or_a_clean_error(text):
         assert error.message and "\n" not in error.message
 
 
-PIECES = ["w", "b", "2", "**", "(", ")", "+", "-", "*", "/", "exp", "log", "sigmoid", "sqrt",
-          ".5", "e3", " "]  # fmt: skip
+PIECES = [
+    "w",
+    "b",
+    "2",
+    "**",
+    "(",
+    ")",
+    "+",
+    "-",
+    "*",
+    "/",
+    "exp",
+    "log",
+    "sigmoid",
+    "sqrt",
+    ".5",
+    "e3",
+    " ",
+]
 GRAMMAR_SOUP = st.text(alphabet="wxb0123456789.+-*/^()e ,", max_size=40) | st.lists(
     st.sampled_from(PIECES), max_size=30
 ).map("".join)
@@ -253,8 +280,10 @@ def test_bad_course_specs(derive_cli, tmp_path, content):
 )
 def test_hostile_course_entries_fail_alone(derive_cli, tmp_path, entry):
     spec = tmp_path / "course.toml"
-    spec.write_text(f'languages = ["en"]\n\n[[lessons]]\n{entry}\n\n'
-                    '[[lessons]]\ntitle = "ok"\nloss = "w**2"\nsections = ["table"]\n')  # fmt: skip
+    spec.write_text(
+        f'languages = ["en"]\n\n[[lessons]]\n{entry}\n\n'
+        '[[lessons]]\ntitle = "ok"\nloss = "w**2"\nsections = ["table"]\n'
+    )
     started = time.perf_counter()
     result = derive_cli("course", str(spec), "--out", str(tmp_path / "out"))
     assert result.code == 1

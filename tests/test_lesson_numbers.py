@@ -72,8 +72,15 @@ def test_two_parameter_thresholds(tmp_path):
 
 
 def test_regression_thresholds_from_the_data(tmp_path):
-    md = lesson(tmp_path, "--loss", "mean((theta0 + theta1*x - y)**2)",
-                "--data", "x=1,2,3; y=2,3,4", "--sections", "rates")  # fmt: skip
+    md = lesson(
+        tmp_path,
+        "--loss",
+        "mean((theta0 + theta1*x - y)**2)",
+        "--data",
+        "x=1,2,3; y=2,3,4",
+        "--sections",
+        "rates",
+    )
     x = np.array([1.0, 2.0, 3.0])
     hessian = 2 / 3 * np.array([[3, x.sum()], [x.sum(), (x**2).sum()]])
     largest = np.linalg.eigvalsh(hessian).max()
@@ -115,12 +122,24 @@ def test_batch_table(tmp_path):
     x = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0])
     y = 2 * x + 1
     data = f"x={','.join(map(str, x))}; y={','.join(map(str, y))}"
-    md = lesson(tmp_path, "--loss", "mean((w*x + b - y)**2)", "--data", data, "--lr", "0.01",
-                "--sections", "batch")  # fmt: skip
+    md = lesson(
+        tmp_path,
+        "--loss",
+        "mean((w*x + b - y)**2)",
+        "--data",
+        data,
+        "--lr",
+        "0.01",
+        "--sections",
+        "batch",
+    )
     rows = {r[0]: r for r in table(md, "Batch size")}
     epochs = 2000 // 8 if 2000 // 8 < 20 else 20
-    for name, size in [("batch gradient descent", 8), ("stochastic gradient descent", 1),
-                       ("mini-batch gradient descent", 2)]:  # fmt: skip
+    for name, size in [
+        ("batch gradient descent", 8),
+        ("stochastic gradient descent", 1),
+        ("mini-batch gradient descent", 2),
+    ]:
         row = rows[name]
         assert [int(c) for c in row[1:5]] == [size, 8 // size, epochs, epochs * 8 // size]
         order, p = np.random.default_rng(0), np.zeros(2)
@@ -135,8 +154,19 @@ def test_batch_table(tmp_path):
 
 
 def test_seed_004_quartic_starts(tmp_path):
-    md = lesson(tmp_path, "--loss", "x**4 - 4*x**2 + 0.5*x", "--init", "x=-2", "--lr", "0.01",
-                "--steps", "100", "--sections", "landscape")  # fmt: skip
+    md = lesson(
+        tmp_path,
+        "--loss",
+        "x**4 - 4*x**2 + 0.5*x",
+        "--init",
+        "x=-2",
+        "--lr",
+        "0.01",
+        "--steps",
+        "100",
+        "--sections",
+        "landscape",
+    )
     rows = table(md, "Start")
     assert [value(r[0].split("=")[1]) for r in rows] == [-2.0, -0.4, 0.6, 2.0]
     for row in rows:
@@ -171,13 +201,24 @@ def test_exercise_answers(tmp_path):
 
 def test_sections_option_and_open(tmp_path, derive_cli):
     out = tmp_path / "only"
-    result = derive_cli("lesson", "--loss", "(w-3)**2", "--sections", "table,rates", "--open",
-                        "--out", str(out), "--svg")  # fmt: skip
+    result = derive_cli(
+        "lesson",
+        "--loss",
+        "(w-3)**2",
+        "--sections",
+        "table,rates",
+        "--open",
+        "--out",
+        str(out),
+        "--svg",
+    )
     assert result.code == 0
     assert result.out.split() == [str(out / "lesson.zh.html"), str(out / "lesson.en.html")]
     md = (out / "lesson.en.md").read_text()
     assert [line for line in md.splitlines() if line.startswith("## ")] == [
-        "## 1. Step by step", "## 2. What the learning rate does"]  # fmt: skip
+        "## 1. Step by step",
+        "## 2. What the learning rate does",
+    ]
     assert (out / "figures" / "en" / "rates.svg").exists()
     bad = derive_cli("lesson", "--loss", "(w-3)**2", "--sections", "tables")
     assert bad.code == 2 and "unknown section tables" in bad.err

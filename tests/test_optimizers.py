@@ -34,8 +34,9 @@ def sgd(theta, grad, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov
         yield theta
 
 
-def adagrad(theta, grad, lr, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
-            eps=1e-10):  # fmt: skip
+def adagrad(
+    theta, grad, lr, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10
+):
     state_sum = np.full_like(theta, initial_accumulator_value)
     for t in range(1, STEPS + 1):
         g = grad(theta)
@@ -47,8 +48,7 @@ def adagrad(theta, grad, lr, lr_decay=0.0, weight_decay=0.0, initial_accumulator
         yield theta
 
 
-def rmsprop(theta, grad, lr, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
-            centered=False):  # fmt: skip
+def rmsprop(theta, grad, lr, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False):
     v = np.zeros_like(theta)
     g_ave = np.zeros_like(theta)
     b = np.zeros_like(theta)
@@ -69,8 +69,9 @@ def rmsprop(theta, grad, lr, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.
         yield theta
 
 
-def adam(theta, grad, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False,
-         decoupled=False):  # fmt: skip
+def adam(
+    theta, grad, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, decoupled=False
+):
     beta1, beta2 = betas
     m = np.zeros_like(theta)
     v = np.zeros_like(theta)
@@ -177,8 +178,9 @@ def test_descent_from_the_loss_text_matches_the_reference(problem, name, options
     lr = sgd_lr if name == "sgd" else 0.01
     loss = parse_loss(text, data=tuple(data))
     optimizer = Optimizer.make(name, lr=lr, **options)
-    trace = descend(derive(loss), dict(zip(loss.params, start, strict=True)), optimizer, STEPS,
-                    data=data)  # fmt: skip
+    trace = descend(
+        derive(loss), dict(zip(loss.params, start, strict=True)), optimizer, STEPS, data=data
+    )
     expected = np.array([start, *REFERENCES[name](start.copy(), grad, lr, **options)])
     assert trace.status == "max_steps"
     np.testing.assert_allclose(trace.params, expected, rtol=1e-10, atol=0)
@@ -186,21 +188,44 @@ def test_descent_from_the_loss_text_matches_the_reference(problem, name, options
 
 
 def test_defaults_are_torchs():
-    assert DEFAULTS["adam"] == {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8,
-                                "weight_decay": 0.0, "amsgrad": False}  # fmt: skip
+    assert DEFAULTS["adam"] == {
+        "lr": 1e-3,
+        "betas": (0.9, 0.999),
+        "eps": 1e-8,
+        "weight_decay": 0.0,
+        "amsgrad": False,
+    }
     assert DEFAULTS["adamw"]["weight_decay"] == 1e-2
-    assert DEFAULTS["rmsprop"] == {"lr": 1e-2, "alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0,
-                                   "momentum": 0.0, "centered": False}  # fmt: skip
-    assert DEFAULTS["adagrad"] == {"lr": 1e-2, "lr_decay": 0.0, "weight_decay": 0.0,
-                                   "initial_accumulator_value": 0.0, "eps": 1e-10}  # fmt: skip
+    assert DEFAULTS["rmsprop"] == {
+        "lr": 1e-2,
+        "alpha": 0.99,
+        "eps": 1e-8,
+        "weight_decay": 0.0,
+        "momentum": 0.0,
+        "centered": False,
+    }
+    assert DEFAULTS["adagrad"] == {
+        "lr": 1e-2,
+        "lr_decay": 0.0,
+        "weight_decay": 0.0,
+        "initial_accumulator_value": 0.0,
+        "eps": 1e-10,
+    }
     assert DEFAULTS["sgd"]["lr"] == 0.1  # the seeds' examples; torch requires lr for SGD
 
 
 def test_minibatches_follow_a_seeded_permutation_per_epoch():
     loss = parse_loss("mean((w*x + b - y)**2)", data=("x", "y"))
     data = {"x": XS, "y": YS}
-    trace = descend(derive(loss), {}, Optimizer.make("sgd", lr=0.05), epochs=3, data=data,
-                    batch_size=16, seed=42)  # fmt: skip
+    trace = descend(
+        derive(loss),
+        {},
+        Optimizer.make("sgd", lr=0.05),
+        epochs=3,
+        data=data,
+        batch_size=16,
+        seed=42,
+    )
     # 40 rows in batches of 16: 16, 16, 8 per epoch
     assert trace.steps == 9 and trace.batch_size == 16 and trace.seed == 42
     order = np.random.default_rng(42)
@@ -224,8 +249,9 @@ def test_same_seed_same_trace_other_seed_other_trace():
     data = {"x": XS, "y": YS}
 
     def run(seed):
-        return descend(loss, {}, Optimizer.make("adam", lr=0.1), 30, data=data, batch_size=1,
-                       seed=seed).params  # fmt: skip
+        return descend(
+            loss, {}, Optimizer.make("adam", lr=0.1), 30, data=data, batch_size=1, seed=seed
+        ).params
 
     assert np.array_equal(run(3), run(3))
     assert not np.array_equal(run(3), run(4))

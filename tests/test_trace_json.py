@@ -18,8 +18,14 @@ def test_seed_000_as_json(derive_cli):
     trace = trace_of(derive_cli, "--loss", "(w-3)**2", "--steps", "4")
     assert trace["loss"] == "(w - 3)**2"
     assert trace["params"] == ["w"]
-    assert trace["optimizer"] == {"name": "sgd", "lr": 0.1, "momentum": 0.0, "dampening": 0.0,
-                                  "weight_decay": 0.0, "nesterov": False}  # fmt: skip
+    assert trace["optimizer"] == {
+        "name": "sgd",
+        "lr": 0.1,
+        "momentum": 0.0,
+        "dampening": 0.0,
+        "weight_decay": 0.0,
+        "nesterov": False,
+    }
     assert trace["batch_size"] is None and trace["seed"] is None
     assert trace["status"] == "max_steps"
     assert [s["t"] for s in trace["steps"]] == [0, 1, 2, 3, 4]
@@ -32,15 +38,32 @@ def test_seed_000_as_json(derive_cli):
 
 
 def test_every_option_is_stated_with_its_value(derive_cli):
-    trace = trace_of(derive_cli, "--loss", "(w-3)**2", "--optimizer", "adam", "--amsgrad",
-                     "--betas", "0.8,0.99", "--steps", "2")  # fmt: skip
-    assert trace["optimizer"] == {"name": "adam", "lr": 0.001, "betas": [0.8, 0.99], "eps": 1e-8,
-                                  "weight_decay": 0.0, "amsgrad": True}  # fmt: skip
+    trace = trace_of(
+        derive_cli,
+        "--loss",
+        "(w-3)**2",
+        "--optimizer",
+        "adam",
+        "--amsgrad",
+        "--betas",
+        "0.8,0.99",
+        "--steps",
+        "2",
+    )
+    assert trace["optimizer"] == {
+        "name": "adam",
+        "lr": 0.001,
+        "betas": [0.8, 0.99],
+        "eps": 1e-8,
+        "weight_decay": 0.0,
+        "amsgrad": True,
+    }
 
 
 def test_divergence_gives_fewer_entries_and_null_for_non_finite(derive_cli):
-    trace = trace_of(derive_cli, "--loss", "x**2", "--init", "x=4", "--lr", "1.1",
-                     "--steps", "5000")  # fmt: skip
+    trace = trace_of(
+        derive_cli, "--loss", "x**2", "--init", "x=4", "--lr", "1.1", "--steps", "5000"
+    )
     assert trace["status"] == "diverged"
     assert len(trace["steps"]) < 5001
     last = trace["steps"][-1]
@@ -49,8 +72,18 @@ def test_divergence_gives_fewer_entries_and_null_for_non_finite(derive_cli):
 
 
 def test_minibatch_trace_states_batch_size_and_seed(derive_cli):
-    args = ["--loss", "mean((w*x + b - y)**2)", "--data", "x=1,2,3,4,5; y=3,5,7,9,11",
-            "--batch-size", "2", "--seed", "5", "--epochs", "2"]  # fmt: skip
+    args = [
+        "--loss",
+        "mean((w*x + b - y)**2)",
+        "--data",
+        "x=1,2,3,4,5; y=3,5,7,9,11",
+        "--batch-size",
+        "2",
+        "--seed",
+        "5",
+        "--epochs",
+        "2",
+    ]
     first = trace_of(derive_cli, *args)
     assert first["batch_size"] == 2 and first["seed"] == 5
     assert len(first["steps"]) == 1 + 2 * 3  # 5 rows in batches of 2: three batches an epoch
@@ -93,8 +126,9 @@ def test_bad_descent_options_exit_2_with_one_line(derive_cli, args, message):
 
 
 def test_json_floats_round_trip_exactly(derive_cli):
-    trace = trace_of(derive_cli, "--loss", "sigmoid(w) + w**2/3", "--optimizer", "rmsprop",
-                     "--steps", "10")  # fmt: skip
+    trace = trace_of(
+        derive_cli, "--loss", "sigmoid(w) + w**2/3", "--optimizer", "rmsprop", "--steps", "10"
+    )
     from derive.derivation import derive
     from derive.descend import Optimizer, descend
     from derive.parse import parse_loss
