@@ -8,7 +8,6 @@ that the same run gives byte-identical files. Words come from the catalog (`word
 from __future__ import annotations
 
 import io
-import itertools
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -110,14 +109,22 @@ def _path(ax, loss: Loss, path: np.ndarray, color: str, label: str | None, arrow
     else:
         xs, ys = path[shown, 0], path[shown, 1]
     if arrows and len(shown) <= 25:
-        for a, b in itertools.pairwise(range(len(shown))):
-            ax.annotate(
-                "",
-                xy=(xs[b], ys[b]),
-                xytext=(xs[a], ys[a]),
-                zorder=3,
-                arrowprops={"arrowstyle": "->", "color": color, "lw": 1.2},
-            )
+        # one collection of arrows: an annotation per step costs a tenth of a second a figure
+        ax.quiver(
+            xs[:-1],
+            ys[:-1],
+            np.diff(xs),
+            np.diff(ys),
+            angles="xy",
+            scale_units="xy",
+            scale=1,
+            color=color,
+            width=0.006,
+            headwidth=4,
+            headlength=5,
+            headaxislength=4.5,
+            zorder=3,
+        )
         ax.plot(xs, ys, "o", color=color, ms=3.5, zorder=3, label=label)
     else:
         ax.plot(xs, ys, "-o", color=color, ms=2.5, lw=1.2, zorder=3, label=label)
