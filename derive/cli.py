@@ -27,6 +27,7 @@ from derive.errors import DeriveError
 from derive.explain import render_diff
 from derive.landscape import stationary_points
 from derive.lesson import SECTIONS, build_lesson, slug
+from derive.notebook import write_notebooks
 from derive.parse import parse_expression, parse_loss
 from derive.printing import number, to_text, unicode_name
 from derive.report import ClassReport, read_submissions, verdict_json, verdict_text, write_report
@@ -160,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--sections", type=_sections, help=f"only these, e.g. table,rates ({', '.join(SECTIONS)})"
     )
     lesson.add_argument("--svg", action="store_true", help="also write the figures as SVG")
+    lesson.add_argument("--format", choices=("ipynb",), help="also write a Jupyter notebook")
     lesson.add_argument("--open", action="store_true", help="print only the HTML lessons' paths")
 
     diff = commands.add_parser("diff", help="print every partial derivative, step by step")
@@ -188,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     course.add_argument("spec", type=Path, help="the course spec, e.g. examples/seeds/course.toml")
     course.add_argument("--jobs", type=_jobs, default=None, help="lessons built at once (cores)")
     course.add_argument("--out", type=Path, help="folder to write (default: output/<spec name>)")
+    course.add_argument("--format", choices=("ipynb",), help="also write every lesson's notebook")
 
     descend_ = commands.add_parser("descend", help="run gradient descent; print or --json")
     _add_loss_arguments(descend_)
@@ -262,6 +265,9 @@ def run_lesson(args: argparse.Namespace) -> int:
     formats = ("png", "svg") if args.svg else ("png",)
     languages = LANGUAGE_CHOICES[args.lang]
     written = build_lesson(derivation, trace, out, languages, formats, data, start, args.sections)
+    if args.format == "ipynb":
+        write_notebooks(derivation, trace, data, out, languages)
+        written = sorted(p.relative_to(out.parent) for p in out.rglob("*") if p.is_file())
     if args.open:
         for language in languages:
             print(out / f"lesson.{language}.html")
@@ -335,7 +341,7 @@ def _progress(verb: str):
 
 
 def run_course(args: argparse.Namespace) -> int:
-    course = read_course(args.spec)
+    course = read_course(args.spec, extra_formats=(args.format,) if args.format else ())
     out = args.out or Path("output") / args.spec.stem
     jobs = args.jobs or os.cpu_count() or 1
     started = time.perf_counter()

@@ -34,6 +34,7 @@ from derive.derivation import derive
 from derive.descend import Optimizer, descend
 from derive.errors import DeriveError
 from derive.lesson import SECTIONS, Claim, build_lesson, markdown_to_html
+from derive.notebook import write_notebooks
 from derive.parallel import map_forked
 from derive.parse import parse_expression, parse_loss
 
@@ -87,8 +88,9 @@ class Outcome:
     message: str = ""
 
 
-def read_course(path: Path) -> Course:
-    """The spec, with each lesson entry validated apart: a bad entry is a problem of its own."""
+def read_course(path: Path, extra_formats: tuple[str, ...] = ()) -> Course:
+    """The spec, with each lesson entry validated apart: a bad entry is a problem of its own.
+    `extra_formats` (from the command line) are added to every lesson's."""
     text = read_text(path, "course spec")
     try:
         spec = tomllib.loads(text)
@@ -117,6 +119,10 @@ def read_course(path: Path) -> Course:
         line = f", line {lines[index]}" if index < len(lines) else ""
         where = f"{path.name}: lessons[{index}]{line}"
         try:
+            if isinstance(entry, dict) and extra_formats:
+                formats = entry.get("formats", [])
+                formats = formats if isinstance(formats, list) else [formats]
+                entry = {**entry, "formats": sorted({*formats, *extra_formats})}
             lesson = _validated(entry, where, path.parent, tuple(languages))
             if lesson.slug in slugs:
                 raise DeriveError(f"the folder name {lesson.slug!r} is used twice")
@@ -236,8 +242,6 @@ def _build(lesson: LessonSpec, languages: tuple[str, ...], folder: Path) -> None
         parallel=False,
     )
     if "ipynb" in entry.get("formats", []):
-        from derive.notebook import write_notebooks  # the notebook stage, only when asked for
-
         write_notebooks(derivation, trace, used, folder, languages)
 
 

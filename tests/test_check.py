@@ -76,36 +76,156 @@ def test_mse_missing_factor_two_with_a_small_counterexample():
     ) / len(x)
 
 
+def mean(values):
+    values = list(values)
+    return sum(values) / len(values)
+
+
+def rows(d):
+    return list(zip(d["x"], d["y"], strict=True))
+
+
+# Each case: the true derivative and the answer, written here in plain Python.
+MSE_W = lambda p, d: mean(2 * (p["w"] * x + p["b"] - y) * x for x, y in rows(d))  # noqa: E731
+LOG_W = lambda p, d: mean((sigmoid(p["w"] * x + p["b"]) - y) * x for x, y in rows(d))  # noqa: E731
+S = sigmoid
+
+
+def SQ_W(p, d):  # ∂/∂w mean((σ(wx + b) − y)²)
+    return mean(
+        2 * (S(p["w"] * x + p["b"]) - y) * S(p["w"] * x + p["b"]) * (1 - S(p["w"] * x + p["b"])) * x
+        for x, y in rows(d)
+    )
+
+
+DIAGNOSES = [
+    (
+        MSE,
+        "w",
+        "2*sum((w*x+b-y)*x)",
+        "factor",
+        "n",
+        MSE_W,
+        lambda p, d: sum(2 * (p["w"] * x + p["b"] - y) * x for x, y in rows(d)),
+    ),
+    (MSE, "w", "-2*mean((w*x+b-y)*x)", "sign", None, MSE_W, lambda p, d: -MSE_W(p, d)),
+    (
+        MSE,
+        "w",
+        "2*mean(w*x+b-y)",
+        "wrong_parameter",
+        "b",
+        MSE_W,
+        lambda p, d: mean(2 * (p["w"] * x + p["b"] - y) for x, y in rows(d)),
+    ),
+    (
+        MSE,
+        "w",
+        "2*(w*x+b-y)*x",
+        "mean_dropped",
+        None,
+        MSE_W,  # a lone xᵢ: the first row's
+        lambda p, d: 2 * (p["w"] * d["x"][0] + p["b"] - d["y"][0]) * d["x"][0],
+    ),
+    (
+        LOGISTIC,
+        "w",
+        "mean(sigmoid(w*x+b) - y)",
+        "wrong_parameter",
+        "b",
+        LOG_W,
+        lambda p, d: mean(sigmoid(p["w"] * x + p["b"]) - y for x, y in rows(d)),
+    ),
+    (
+        LOGISTIC,
+        "w",
+        "2*mean((sigmoid(w*x+b) - y)*x)",
+        "factor",
+        "2",
+        LOG_W,
+        lambda p, d: 2 * LOG_W(p, d),
+    ),
+    (
+        "mean((sigmoid(w*x+b) - y)**2)",
+        "w",
+        "2*mean((sigmoid(w*x+b) - y)*x)",
+        "sigmoid_derivative",
+        "w xᵢ + b",
+        SQ_W,
+        lambda p, d: mean(2 * (sigmoid(p["w"] * x + p["b"]) - y) * x for x, y in rows(d)),
+    ),
+    (
+        "(w-3)**2",
+        "w",
+        "w - 3",
+        "factor",
+        "1/2",
+        lambda p, d: 2 * (p["w"] - 3),
+        lambda p, d: p["w"] - 3,
+    ),
+    (
+        "(w-3)**2",
+        "w",
+        "2*(3 - w)",
+        "sign",
+        None,
+        lambda p, d: 2 * (p["w"] - 3),
+        lambda p, d: 2 * (3 - p["w"]),
+    ),
+    (
+        "log(1+exp(w*x))",
+        "w",
+        "exp(w*x)/(1+exp(w*x))",
+        "chain",
+        "x (u = w x)",
+        lambda p, d: p["x"] * sigmoid(p["w"] * p["x"]),
+        lambda p, d: sigmoid(p["w"] * p["x"]),
+    ),
+    (
+        "(2*w + 1)**3",
+        "w",
+        "3*(2*w+1)**2",
+        "chain",
+        "2 (u = 2w + 1)",
+        lambda p, d: 6 * (2 * p["w"] + 1) ** 2,
+        lambda p, d: 3 * (2 * p["w"] + 1) ** 2,
+    ),
+    (
+        "w*exp(w)",
+        "w",
+        "-(exp(w) + w*exp(w))",
+        "sign",
+        None,  # product rule, sign flipped
+        lambda p, d: math.exp(p["w"]) * (1 + p["w"]),
+        lambda p, d: -math.exp(p["w"]) * (1 + p["w"]),
+    ),
+    (
+        "w*sin(w)",
+        "w",
+        "cos(w)",
+        None,
+        None,  # product rule forgotten: no common mistake fits
+        lambda p, d: math.sin(p["w"]) + p["w"] * math.cos(p["w"]),
+        lambda p, d: math.cos(p["w"]),
+    ),
+]
+
+
 @pytest.mark.parametrize(
-    ("loss", "wrt", "answer", "diagnosis", "detail"),
-    [
-        (MSE, "w", "2*sum((w*x+b-y)*x)", "factor", "n"),  # Σ instead of the mean
-        (MSE, "w", "-2*mean((w*x+b-y)*x)", "sign", None),
-        (MSE, "w", "2*mean(w*x+b-y)", "wrong_parameter", "b"),
-        (MSE, "w", "2*mean(w*x+b-y)", "wrong_parameter", "b"),
-        (MSE, "w", "2*(w*x+b-y)*x", "mean_dropped", None),
-        (LOGISTIC, "w", "mean(sigmoid(w*x+b) - y)", "wrong_parameter", "b"),
-        (LOGISTIC, "w", "2*mean((sigmoid(w*x+b) - y)*x)", "factor", "2"),
-        (
-            "mean((sigmoid(w*x+b) - y)**2)",
-            "w",
-            "2*mean((sigmoid(w*x+b) - y)*x)",
-            "sigmoid_derivative",
-            "w xᵢ + b",
-        ),
-        ("(w-3)**2", "w", "w - 3", "factor", "1/2"),
-        ("(w-3)**2", "w", "2*(3 - w)", "sign", None),
-        ("log(1+exp(w*x))", "w", "exp(w*x)/(1+exp(w*x))", "chain", "x (u = w x)"),
-        ("(2*w + 1)**3", "w", "3*(2*w+1)**2", "chain", "2 (u = 2w + 1)"),
-        ("w*exp(w)", "w", "-(exp(w) + w*exp(w))", "sign", None),  # product rule, sign
-        ("w*sin(w)", "w", "cos(w)", None, None),  # product rule forgotten: no common mistake
-    ],
+    ("loss", "wrt", "answer", "diagnosis", "detail", "expected_fn", "answer_fn"),
+    DIAGNOSES,
+    ids=[f"{c[0][:20]}|{c[2]}" for c in DIAGNOSES],
 )
-def test_diagnoses(loss, wrt, answer, diagnosis, detail):
+def test_diagnoses(loss, wrt, answer, diagnosis, detail, expected_fn, answer_fn):
     result = verdict(loss, wrt, answer)
     assert not result.correct
     assert (result.diagnosis, result.detail) == (diagnosis, detail)
-    assert result.counterexample is not None
+    shown = result.counterexample
+    params = {k: float(v) for k, v in shown.point.params.items()}
+    data = {k: [float(v) for v in vs] for k, vs in shown.point.data.items()}
+    assert float(shown.expected) == pytest.approx(expected_fn(params, data), rel=1e-12)
+    assert float(shown.answer) == pytest.approx(answer_fn(params, data), rel=1e-12)
+    assert float(shown.expected) != pytest.approx(float(shown.answer), rel=1e-9)
 
 
 def test_logistic_counterexample_values_by_hand():

@@ -189,3 +189,36 @@ def test_invoke_build_course(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "out" / "p" / "lesson.zh.html").exists()
+
+
+def test_lesson_format_ipynb(tmp_path, derive_cli):
+    out = tmp_path / "nb"
+    result = derive_cli(
+        "lesson",
+        "--loss",
+        "(w-3)**2",
+        "--format",
+        "ipynb",
+        "--lang",
+        "en",
+        "--sections",
+        "table",
+        "--out",
+        str(out),
+    )
+    assert result.code == 0 and "lesson.en.ipynb" in result.out
+    matplotlib.use("Agg")
+    namespace: dict = {}
+    book = nbformat.read(str(out / "lesson.en.ipynb"), as_version=4)
+    exec(compile(code_of(book), "lesson.en.ipynb", "exec"), namespace)
+    assert namespace["history"][1:5, 0] == pytest.approx([0.6, 1.08, 1.464, 1.7712])
+
+
+def test_course_format_ipynb_adds_notebooks_to_every_lesson(tmp_path):
+    spec = tmp_path / "course.toml"
+    spec.write_text(
+        'languages = ["en"]\n[[lessons]]\ntitle = "a"\nloss = "x**2"\nsections = ["table"]\n'
+    )
+    out = tmp_path / "out"
+    assert main(["course", str(spec), "--out", str(out), "--format", "ipynb"]) == 0
+    assert (out / "a" / "lesson.en.ipynb").exists()
