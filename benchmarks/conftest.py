@@ -27,6 +27,16 @@ def cold_command(*args: str) -> float:
     return time.perf_counter() - started
 
 
+def compare(benchmark, name: str, ours, baseline, repeats: int, aim: float | None = None) -> None:
+    """Median time of `ours` and of `baseline`, measured in this run, and their ratio."""
+    ours()  # first call: one-time costs (compilation, caches) are not what is compared
+    derive_s = median_seconds(ours, repeats)
+    baseline_s = median_seconds(baseline, repeats)
+    benchmark.pedantic(ours, rounds=1, iterations=1)
+    extra = {} if aim is None else {"aim": aim}
+    report(name, derive_s=derive_s, baseline_s=baseline_s, ratio=derive_s / baseline_s, **extra)
+
+
 def report(name: str, **values: float) -> None:
     shown = ", ".join(f"{key} = {value:.3g}" for key, value in values.items())
     print(f"\n[bench] {name}: {shown}")

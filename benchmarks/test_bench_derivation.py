@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sympy.core.cache import clear_cache
 
-from benchmarks.conftest import median_seconds, report
+from benchmarks.conftest import compare, median_seconds, report
 from derive.cli import keep_freed_memory
 from derive.derivation import derive
 from derive.numeric import numeric
@@ -60,25 +60,23 @@ def hand_logistic(w, b, x, y):
     return loss, np.mean(e * x), np.mean(e)
 
 
-def compare(name, text, by_hand, benchmark):
+def against_numpy(name, text, by_hand, benchmark):
     x, y = columns(1_000_000)
     function = numeric(derive(parse_loss(text, data=("x", "y"))))
     assert np.allclose(function(0.3, -0.1, x, y, len(x)), by_hand(0.3, -0.1, x, y), rtol=1e-9)
-    ours = median_seconds(lambda: function(0.3, -0.1, x, y, len(x)), 21)
-    theirs = median_seconds(lambda: by_hand(0.3, -0.1, x, y), 21)
-    benchmark.pedantic(lambda: function(0.3, -0.1, x, y, len(x)), rounds=3, iterations=1)
-    report(
-        f"{name} loss + gradient at n=1e6",
-        derive_s=ours,
-        numpy_s=theirs,
-        ratio=ours / theirs,
+    compare(
+        benchmark,
+        f"{name} loss + gradient at n=1e6, vs NumPy",
+        lambda: function(0.3, -0.1, x, y, len(x)),
+        lambda: by_hand(0.3, -0.1, x, y),
+        21,
         aim=1.2,
     )
 
 
 def test_mse_gradient_vs_numpy(benchmark):
-    compare("MSE", MSE, hand_mse, benchmark)
+    against_numpy("MSE", MSE, hand_mse, benchmark)
 
 
 def test_cross_entropy_gradient_vs_numpy(benchmark):
-    compare("cross-entropy", LOGISTIC, hand_logistic, benchmark)
+    against_numpy("cross-entropy", LOGISTIC, hand_logistic, benchmark)

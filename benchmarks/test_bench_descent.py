@@ -7,7 +7,7 @@ import importlib.util
 import numpy as np
 import pytest
 
-from benchmarks.conftest import median_seconds, report
+from benchmarks.conftest import compare
 from derive.cli import keep_freed_memory
 from derive.derivation import derive
 from derive.descend import Optimizer, descend
@@ -46,16 +46,7 @@ def derive_adam():
 
 def test_adam_1000_steps_mse_1e5_rows(benchmark):
     assert np.allclose(derive_adam().params[-1], numpy_adam()[-1], rtol=1e-9)
-    ours = median_seconds(derive_adam, 5)
-    baseline = median_seconds(numpy_adam, 5)
-    benchmark.pedantic(derive_adam, rounds=1, iterations=1)
-    report(
-        "Adam 1000 steps, MSE, n=1e5",
-        derive_s=ours,
-        numpy_s=baseline,
-        ratio=ours / baseline,
-        aim=1.3,
-    )
+    compare(benchmark, "Adam 1000 steps, MSE, n=1e5, vs NumPy", derive_adam, numpy_adam, 5, aim=1.3)
 
 
 def float_loop(steps: int = 10_000):
@@ -77,15 +68,12 @@ def derive_plain():
 
 
 def test_plain_10000_steps_w_minus_3_squared(benchmark):
-    derive_plain()
-    ours = median_seconds(derive_plain, 9)
-    baseline = median_seconds(float_loop, 9)
-    benchmark.pedantic(derive_plain, rounds=1, iterations=1)
-    report(
-        "plain GD 10,000 steps, (w-3)**2",
-        derive_s=ours,
-        python_s=baseline,
-        ratio=ours / baseline,
+    compare(
+        benchmark,
+        "plain GD 10,000 steps, (w-3)**2, vs Python floats",
+        derive_plain,
+        float_loop,
+        9,
         aim=10,
     )
 
@@ -106,7 +94,4 @@ def test_adam_against_torch_optim(benchmark):
             optimizer.step()
         return p
 
-    ours = median_seconds(derive_adam, 5)
-    theirs = median_seconds(torch_adam, 5)
-    benchmark.pedantic(torch_adam, rounds=1, iterations=1)
-    report("Adam vs torch.optim (CPU)", derive_s=ours, torch_s=theirs, ratio=ours / theirs)
+    compare(benchmark, "Adam vs torch.optim (CPU)", derive_adam, torch_adam, 5)

@@ -93,13 +93,13 @@ def check(derivation: Derivation, wrt: str, answer: sympy.Expr, seed: int = 0) -
     if not same(expected, answer, _random_points(derivation, rng)):
         return _wrong(derivation, partial, answer, rng)
     return Verdict(
-        True,
-        to_unicode(expected, derivation.loss.params),
-        to_text(answer),
-        None,
-        None,
-        None,
-        _symbolically_zero(expected - answer),
+        correct=True,
+        expected=to_unicode(expected, derivation.loss.params),
+        answer=to_text(answer),
+        diagnosis=None,
+        detail=None,
+        counterexample=None,
+        symbolic=_symbolically_zero(expected - answer),
     )
 
 
@@ -197,25 +197,22 @@ def _simple_points(derivation: Derivation) -> Iterator[Point]:
 
 def _wrong(derivation: Derivation, partial: Partial, answer: sympy.Expr, rng) -> Verdict:
     expected = partial.textbook
-    shown = None
-    for point in _simple_points(derivation):
-        if _agree(expected, answer, point) is False:
-            shown = Counterexample(point, at(expected, point), at(answer, point))
-            break
-    if shown is None:  # the simple points are all undefined or agree: use a random one
-        for point in _random_points(derivation, rng) * 3:
-            if _agree(expected, answer, point) is False:
-                shown = Counterexample(point, at(expected, point), at(answer, point))
-                break
+    # the simplest point first; random ones when the simple ones all agree or are undefined
+    # drawn only if needed (a generator's inner iterable is evaluated lazily), as before
+    random_points = (p for _ in (0,) for p in _random_points(derivation, rng) * 3)
+    candidates = itertools.chain(_simple_points(derivation), random_points)
+    differing = (p for p in candidates if _agree(expected, answer, p) is False)
+    point = next(differing, None)
+    shown = None if point is None else Counterexample(point, at(expected, point), at(answer, point))
     diagnosis, detail = diagnose(derivation, partial, answer, rng)
     return Verdict(
-        False,
-        to_unicode(expected, derivation.loss.params),
-        to_text(answer),
-        diagnosis,
-        detail,
-        shown,
-        False,
+        correct=False,
+        expected=to_unicode(expected, derivation.loss.params),
+        answer=to_text(answer),
+        diagnosis=diagnosis,
+        detail=detail,
+        counterexample=shown,
+        symbolic=False,
     )
 
 
