@@ -20,7 +20,7 @@ from invoke import Exit, task
 )
 def build_lesson(c, loss, params=None, init=None, lr=None, steps=None, lang=None, out=None):
     """Write a lesson for LOSS: the same as `derive lesson --loss LOSS ...`."""
-    from derive.cli import main
+    from derive.app.cli import main
 
     options = {
         "--params": params,
@@ -79,7 +79,7 @@ def check_gradient(
     c, loss, wrt, answer=None, answers=None, data=None, lang=None, json=False, jobs=None, out=None
 ):
     """Check a hand-derived gradient: the same as `derive check ...`."""
-    from derive.cli import main
+    from derive.app.cli import main
 
     argv = ["check", "--loss", loss, "--wrt", wrt]
     options = {
@@ -103,7 +103,7 @@ def check_gradient(
 @task(help={"spec": "the course spec (TOML)", "jobs": "lessons built at once", "out": "folder"})
 def build_course(c, spec="examples/seeds/course.toml", jobs=None, out=None):
     """Build every lesson of a course: the same as `derive course SPEC`."""
-    from derive.cli import main
+    from derive.app.cli import main
 
     argv = ["course", spec]
     for flag, value in {"--jobs": jobs, "--out": out}.items():

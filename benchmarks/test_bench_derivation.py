@@ -6,10 +6,10 @@ import numpy as np
 from sympy.core.cache import clear_cache
 
 from benchmarks.conftest import compare, median_seconds, report
-from derive.cli import keep_freed_memory
-from derive.derivation import derive
-from derive.numeric import numeric
-from derive.parse import parse_loss
+from derive.app.cli import keep_freed_memory
+from derive.core.derivation import differentiate
+from derive.core.numeric import numeric
+from derive.core.parse import parse_loss
 
 keep_freed_memory()  # as the `derive` command does; the baselines run under it too
 
@@ -26,7 +26,7 @@ def columns(rows: int, seed: int = 0):
 def derivation_stage(text: str, data: dict[str, np.ndarray]):
     """Parse with the data's columns, derive every partial, compile the NumPy function: cold."""
     clear_cache()  # SymPy's own cache would make every repeat after the first look free
-    derivation = derive(parse_loss(text, data=tuple(data)))
+    derivation = differentiate(parse_loss(text, data=tuple(data)))
     return numeric.__wrapped__(derivation)  # compile afresh, bypassing derive's cache
 
 
@@ -62,7 +62,7 @@ def hand_logistic(w, b, x, y):
 
 def against_numpy(name, text, by_hand, benchmark):
     x, y = columns(1_000_000)
-    function = numeric(derive(parse_loss(text, data=("x", "y"))))
+    function = numeric(differentiate(parse_loss(text, data=("x", "y"))))
     assert np.allclose(function(0.3, -0.1, x, y, len(x)), by_hand(0.3, -0.1, x, y), rtol=1e-9)
     compare(
         benchmark,

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from benchmarks.conftest import compare
-from derive.cli import keep_freed_memory
-from derive.derivation import derive
-from derive.descend import Optimizer, descend
-from derive.parse import parse_loss
+from derive.app.cli import keep_freed_memory
+from derive.core.derivation import differentiate
+from derive.core.descend import Optimizer, descend
+from derive.core.parse import parse_loss
 
 keep_freed_memory()  # as the `derive` command does; the baselines run under it too
 
@@ -19,7 +19,7 @@ ROWS = 100_000
 rng = np.random.default_rng(0)
 X = rng.uniform(-5, 5, ROWS)
 Y = 2 * X + 3 + rng.standard_normal(ROWS)
-MSE = derive(parse_loss("mean((w*x + b - y)**2)", data=("x", "y")))
+MSE = differentiate(parse_loss("mean((w*x + b - y)**2)", data=("x", "y")))
 
 
 def numpy_adam(steps: int = 1000, lr: float = 0.1):
@@ -60,7 +60,7 @@ def float_loop(steps: int = 10_000):
     return params
 
 
-W3 = derive(parse_loss("(w-3)**2"))
+W3 = differentiate(parse_loss("(w-3)**2"))
 
 
 def derive_plain():

@@ -1,5 +1,5 @@
 """derive: from a loss expression to a correct gradient-descent lesson."""
 
-from derive.errors import DeriveError
+from derive.core.errors import DeriveError
 
 __all__ = ["DeriveError"]

@@ -1,3 +1,3 @@
-from derive.cli import main
+from derive.app.cli import main
 
 raise SystemExit(main())

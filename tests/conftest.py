@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from derive.cli import main
+from derive.app.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 

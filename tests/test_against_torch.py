@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from derive.derivation import derive
-from derive.descend import Optimizer, descend
-from derive.parse import parse_loss
+from derive.core.derivation import differentiate
+from derive.core.descend import Optimizer, descend
+from derive.core.parse import parse_loss
 
 torch = pytest.importorskip("torch")
 
@@ -24,7 +24,7 @@ TORCH = {"sgd": "SGD", "adagrad": "Adagrad", "rmsprop": "RMSprop", "adam": "Adam
 @pytest.mark.parametrize(("name", "options"), CASES)
 def test_rosenbrock_50_steps_as_torch_optim(name, options):
     trace = descend(
-        derive(parse_loss("(1 - x)**2 + 100*(y - x**2)**2")),
+        differentiate(parse_loss("(1 - x)**2 + 100*(y - x**2)**2")),
         {"x": -1.5, "y": 2},
         Optimizer.make(name, **options),
         50,

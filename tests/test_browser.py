@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from derive.cli import main
+from derive.app.cli import main
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 playwright = pytest.importorskip("playwright.sync_api")

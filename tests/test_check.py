@@ -10,10 +10,12 @@ from fractions import Fraction
 
 import pytest
 
-from derive import check as check_module
-from derive.check import check, grade_many, parse_answer
-from derive.derivation import derive
-from derive.parse import parse_loss
+from derive.app import grading as check_module
+from derive.app.grading import grade_many
+from derive.core.check import check, parse_answer
+from derive.core.derivation import differentiate
+from derive.core.parse import parse_loss
+from derive.show.report import detail_text
 
 MSE = "mean((w*x + b - y)**2)"
 LOGISTIC = "mean(-(y*log(sigmoid(w*x+b)) + (1-y)*log(1-sigmoid(w*x+b))))"
@@ -21,7 +23,7 @@ DATA = ("x", "y")
 
 
 def verdict(loss, wrt, answer):
-    derivation = derive(parse_loss(loss, data=DATA if "mean" in loss else ()))
+    derivation = differentiate(parse_loss(loss, data=DATA if "mean" in loss else ()))
     return check(derivation, wrt, parse_answer(answer, derivation))
 
 
@@ -65,7 +67,7 @@ def test_equivalent_forms_are_right(loss, wrt, answer):
 def test_mse_missing_factor_two_with_a_small_counterexample():
     result = verdict(MSE, "w", "mean((w*x+b-y)*x)")
     assert not result.correct
-    assert (result.diagnosis, result.detail) == ("factor", "1/2")
+    assert (result.diagnosis, detail_text(result)) == ("factor", "1/2")
     params, data = exact(result.counterexample.point)
     assert 2 <= len(data["x"]) <= 3
     assert all(abs(v) <= 2 and v.denominator <= 2 for v in params.values())
@@ -219,7 +221,7 @@ DIAGNOSES = [
 def test_diagnoses(loss, wrt, answer, diagnosis, detail, expected_fn, answer_fn):
     result = verdict(loss, wrt, answer)
     assert not result.correct
-    assert (result.diagnosis, result.detail) == (diagnosis, detail)
+    assert (result.diagnosis, detail_text(result)) == (diagnosis, detail)
     shown = result.counterexample
     params = {k: float(v) for k, v in shown.point.params.items()}
     data = {k: [float(v) for v in vs] for k, vs in shown.point.data.items()}
@@ -329,7 +331,7 @@ def test_a_class_file(tmp_path, derive_cli):
 
 
 def test_each_distinct_answer_is_graded_once(monkeypatch):
-    derivation = derive(parse_loss(MSE, data=DATA))
+    derivation = differentiate(parse_loss(MSE, data=DATA))
     calls = []
     original = check_module.check
 

@@ -12,8 +12,8 @@ import nbformat
 import numpy as np
 import pytest
 
-from derive.cli import main
-from derive.notebook import code_of
+from derive.app.cli import main
+from derive.show.notebook import code_of
 from tests.test_lesson_numbers import table
 
 SEEDS = Path(__file__).resolve().parent.parent / "examples" / "seeds"

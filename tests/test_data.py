@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from derive.data import load_data
-from derive.errors import DeriveError
+from derive.app.data import load_data
+from derive.core.errors import DeriveError
 
 
 def test_inline_columns():

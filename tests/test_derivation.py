@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import sympy
 
-from derive.derivation import derive
-from derive.landscape import stationary_points
-from derive.numeric import NUMPY_FUNCTIONS, numeric
-from derive.parse import parse_loss
-from derive.printing import to_latex, to_unicode
+from derive.core.derivation import differentiate
+from derive.core.landscape import stationary_points
+from derive.core.numeric import NUMPY_FUNCTIONS, numeric
+from derive.core.parse import parse_loss
+from derive.show.printing import to_latex, to_unicode
 
 LOSSES = [
     "(w-3)**2",
@@ -42,7 +42,7 @@ def agree(a, b, symbols, rng):
 @pytest.mark.parametrize("text", LOSSES)
 def test_every_partial_matches_sympy_diff_and_finite_differences(text):
     loss = parse_loss(text)
-    derivation = derive(loss)
+    derivation = differentiate(loss)
     rng = np.random.default_rng(0)
     for symbol, partial in zip(loss.symbols, derivation.partials, strict=True):
         reference = sympy.diff(loss.expr, symbol)
@@ -64,7 +64,7 @@ def test_every_partial_matches_sympy_diff_and_finite_differences(text):
 def test_every_step_states_a_true_equation(text):
     loss = parse_loss(text)
     rng = np.random.default_rng(1)
-    for partial in derive(loss).partials:
+    for partial in differentiate(loss).partials:
         for step in walk(partial.steps):
             variables = sorted(step.expr.free_symbols | step.result.free_symbols, key=str)
             if not variables:
@@ -74,7 +74,7 @@ def test_every_step_states_a_true_equation(text):
 
 
 def test_chain_rule_names_its_inner_function():
-    (partial,) = derive(parse_loss("(w-3)**2")).partials
+    (partial,) = differentiate(parse_loss("(w-3)**2")).partials
     assert partial.steps.rule == "chain"
     assert to_unicode(partial.steps.inner) == "w − 3"
     assert [s.rule for s in partial.steps.substeps] == ["power", "sum"]
@@ -136,7 +136,7 @@ SUM_SIGMA = r"\sum_{i=1}^{n} \left(\sigma\left(w x_{i} + b\right) - y_{i}\right)
 )
 def test_textbook_end_forms(text, unicode, latex):
     loss = parse_loss(text, data=("x", "y", "x1", "x2") if "mean" in text else ())
-    partials = derive(loss).partials
+    partials = differentiate(loss).partials
     assert [to_unicode(p.textbook, loss.params) for p in partials] == unicode
     if latex is not None:
         assert [to_latex(p.textbook, loss.params) for p in partials] == latex
@@ -176,7 +176,7 @@ DATA = {"x": np.array([0.5, -1.0, 2.0, 3.5]), "y": np.array([1.0, 0.0, 1.0, 1.0]
     ],
 )
 def test_vectorized_functions_match_hand_written_numpy(text, by_hand):
-    derivation = derive(parse_loss(text, data=("x", "y")))
+    derivation = differentiate(parse_loss(text, data=("x", "y")))
     function = numeric(derivation)
     for w, b in [(0.3, -0.2), (-1.5, 2.0), (0.0, 0.0)]:
         ours = function(w, b, DATA["x"], DATA["y"], 4)
@@ -187,7 +187,7 @@ def test_symbolic_work_never_sees_the_number_of_rows():
     loss = parse_loss("mean((w*x + b - y)**2)", data=("x", "y"))
     (total,) = loss.expr.atoms(sympy.Sum)
     assert total.limits[0][2].is_Symbol  # n stays a symbol: the cost is the same for any n
-    for partial in derive(loss).partials:
+    for partial in differentiate(loss).partials:
         assert all(s.limits[0][2].is_Symbol for s in partial.textbook.atoms(sympy.Sum))
 
 
@@ -197,7 +197,7 @@ def quartic_stationary_points_by_hand():
 
 
 def test_stationary_points_of_seed_004_quartic():
-    points = stationary_points(derive(parse_loss("x**4 - 4*x**2 + 0.5*x")))
+    points = stationary_points(differentiate(parse_loss("x**4 - 4*x**2 + 0.5*x")))
     expected = quartic_stationary_points_by_hand()
     assert (
         [p.kind for p in points]
@@ -221,7 +221,7 @@ def test_stationary_points_of_seed_004_quartic():
     ],
 )
 def test_single_stationary_points_and_their_kind(text, values, kind):
-    (point,) = stationary_points(derive(parse_loss(text)))
+    (point,) = stationary_points(differentiate(parse_loss(text)))
     assert point.values == pytest.approx(values, abs=1e-9)
     assert point.kind == kind
 
@@ -229,7 +229,7 @@ def test_single_stationary_points_and_their_kind(text, values, kind):
 def test_cross_entropy_stays_finite_where_the_literal_formula_gives_nan():
     import mpmath
 
-    function = numeric(derive(parse_loss(LOGISTIC, data=("x", "y"))))
+    function = numeric(differentiate(parse_loss(LOGISTIC, data=("x", "y"))))
     x, y = np.array([1.0, 2.0, -3.0]), np.array([1.0, 1.0, 0.0])
     with np.errstate(all="ignore"):  # the literal formula: log(1 − σ(100)) = log(0)
         z = 50.0 * x
@@ -250,9 +250,9 @@ def test_cross_entropy_stays_finite_where_the_literal_formula_gives_nan():
 
 
 def test_scalar_path_uses_the_stable_forms_too():
-    from derive.numeric import scalar_numeric
+    from derive.core.numeric import scalar_numeric
 
-    loss, dw, db = scalar_numeric(derive(parse_loss("-log(sigmoid(w)) - log(1 - sigmoid(b))")))(
-        -1000.0, 1000.0
-    )
+    loss, dw, db = scalar_numeric(
+        differentiate(parse_loss("-log(sigmoid(w)) - log(1 - sigmoid(b))"))
+    )(-1000.0, 1000.0)
     assert (loss, dw, db) == (2000.0, -1.0, 1.0)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from derive.derivation import derive
-from derive.descend import Optimizer, descend
-from derive.parse import parse_loss
+from derive.core.derivation import differentiate
+from derive.core.descend import Optimizer, descend
+from derive.core.parse import parse_loss
 
 
 def run(text, start, lr, steps, data=None, names=()):
     loss = parse_loss(text, data=names)
-    return descend(derive(loss), start, Optimizer.make("sgd", lr=lr), steps, data=data)
+    return descend(differentiate(loss), start, Optimizer.make("sgd", lr=lr), steps, data=data)
 
 
 def test_seed_000_first_four_steps():
@@ -77,6 +77,6 @@ def test_two_parameters_from_4_3():
 
 def test_tolerance_stops_with_status_converged():
     loss = parse_loss("(w-3)**2")
-    trace = descend(derive(loss), {"w": 0}, Optimizer.make("sgd"), 1000, tol=1e-6)
+    trace = descend(differentiate(loss), {"w": 0}, Optimizer.make("sgd"), 1000, tol=1e-6)
     assert trace.status == "converged"
     assert abs(trace.grad[-1, 0]) <= 1e-6

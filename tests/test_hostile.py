@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from derive.errors import DeriveError
-from derive.parse import parse_expression
+from derive.core.errors import DeriveError
+from derive.core.parse import parse_expression
 
 CODE_INJECTION = [
     "__import__('os').system('touch /tmp/derive-pwned')",
@@ -153,9 +153,9 @@ def test_a_data_column_named_like_a_parameter(derive_cli, tmp_path):
 
 
 def test_huge_data_file_is_refused_by_size(derive_cli, tmp_path, monkeypatch):
-    from derive import data
+    from derive.app import files
 
-    monkeypatch.setattr(data, "MAX_FILE_BYTES", 1000)
+    monkeypatch.setattr(files, "MAX_FILE_BYTES", 1000)
     path = tmp_path / "data.csv"
     path.write_text("x,y\n" + "1,2\n" * 500)
     result = derive_cli("descend", "--loss", "mean((w*x-y)**2)", "--data", str(path))

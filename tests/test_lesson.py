@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 
-from derive import lesson as lesson_module
+from derive.app import build as build_module
 
 
 def table_rows(markdown: str) -> list[list[str]]:
@@ -26,7 +26,7 @@ def value(text: str) -> float:
 
 @pytest.fixture(scope="module")
 def w3_lesson(tmp_path_factory):
-    from derive.cli import main
+    from derive.app.cli import main
 
     out = tmp_path_factory.mktemp("lessons") / "w3"
     assert main(["lesson", "--loss", "(w-3)**2", "--init", "w=0", "--out", str(out)]) == 0
@@ -85,7 +85,7 @@ def test_html_is_standalone_with_typeset_math(w3_lesson):
 
 
 def test_two_parameters_get_a_contour_and_their_own_table(tmp_path):
-    from derive.cli import main
+    from derive.app.cli import main
 
     out = tmp_path / "xy"
     assert main(["lesson", "--loss", "x**2 + 2*y**2", "--init", "x=4,y=3", "--out", str(out)]) == 0
@@ -102,7 +102,7 @@ def test_two_parameters_get_a_contour_and_their_own_table(tmp_path):
 
 
 def test_rebuilds_are_byte_identical(tmp_path):
-    from derive.cli import main
+    from derive.app.cli import main
 
     for name in ("a", "b"):
         args = ["lesson", "--loss", "x**2 + 2*y**2", "--svg", "--out", str(tmp_path / name)]
@@ -119,7 +119,7 @@ def test_rebuilds_are_byte_identical(tmp_path):
 
 
 def test_chinese_figures_raise_no_missing_glyph_warning(tmp_path):
-    from derive.cli import main
+    from derive.app.cli import main
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -133,7 +133,7 @@ def test_chinese_figures_raise_no_missing_glyph_warning(tmp_path):
 
 
 def test_a_failed_build_leaves_the_previous_lesson_untouched(tmp_path, monkeypatch):
-    from derive.cli import main
+    from derive.app.cli import main
 
     out = tmp_path / "lesson"
     assert main(["lesson", "--loss", "(w-3)**2", "--out", str(out)]) == 0
@@ -142,7 +142,7 @@ def test_a_failed_build_leaves_the_previous_lesson_untouched(tmp_path, monkeypat
     def broken(*args, **kwargs):
         raise RuntimeError("disk full, say")
 
-    monkeypatch.setattr(lesson_module, "markdown_to_html", broken)
+    monkeypatch.setattr(build_module, "markdown_to_html", broken)
     with pytest.raises(RuntimeError):
         main(["lesson", "--loss", "(w-3)**2", "--lr", "0.2", "--out", str(out)])
     after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}

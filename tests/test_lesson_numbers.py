@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from derive.cli import main
+from derive.app.cli import main
 
 SUP = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
 

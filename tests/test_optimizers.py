@@ -11,9 +11,9 @@ import math
 import numpy as np
 import pytest
 
-from derive.derivation import derive
-from derive.descend import DEFAULTS, UPDATE_RULES, Optimizer, descend
-from derive.parse import parse_loss
+from derive.core.derivation import differentiate
+from derive.core.descend import DEFAULTS, UPDATE_RULES, Optimizer, descend
+from derive.core.parse import parse_loss
 
 STEPS = 50
 
@@ -179,7 +179,7 @@ def test_descent_from_the_loss_text_matches_the_reference(problem, name, options
     loss = parse_loss(text, data=tuple(data))
     optimizer = Optimizer.make(name, lr=lr, **options)
     trace = descend(
-        derive(loss), dict(zip(loss.params, start, strict=True)), optimizer, STEPS, data=data
+        differentiate(loss), dict(zip(loss.params, start, strict=True)), optimizer, STEPS, data=data
     )
     expected = np.array([start, *REFERENCES[name](start.copy(), grad, lr, **options)])
     assert trace.status == "max_steps"
@@ -218,7 +218,7 @@ def test_minibatches_follow_a_seeded_permutation_per_epoch():
     loss = parse_loss("mean((w*x + b - y)**2)", data=("x", "y"))
     data = {"x": XS, "y": YS}
     trace = descend(
-        derive(loss),
+        differentiate(loss),
         {},
         Optimizer.make("sgd", lr=0.05),
         epochs=3,
@@ -245,7 +245,7 @@ def test_minibatches_follow_a_seeded_permutation_per_epoch():
 
 
 def test_same_seed_same_trace_other_seed_other_trace():
-    loss = derive(parse_loss("mean((w*x + b - y)**2)", data=("x", "y")))
+    loss = differentiate(parse_loss("mean((w*x + b - y)**2)", data=("x", "y")))
     data = {"x": XS, "y": YS}
 
     def run(seed):
@@ -258,7 +258,7 @@ def test_same_seed_same_trace_other_seed_other_trace():
 
 
 def test_divergence_ends_the_run_with_status_and_no_warning():
-    loss = derive(parse_loss(ROSENBROCK))
+    loss = differentiate(parse_loss(ROSENBROCK))
     trace = descend(loss, {"x": -1.5, "y": 2}, Optimizer.make("sgd", lr=0.1), 1000)
     assert trace.status == "diverged"
     assert trace.steps < 1000

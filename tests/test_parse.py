@@ -7,9 +7,9 @@ import time
 import pytest
 import sympy
 
-from derive.errors import DeriveError
-from derive.functions import sigmoid, softplus
-from derive.parse import MAX_DEPTH, MAX_LENGTH, parse_expression, parse_loss
+from derive.core.errors import DeriveError
+from derive.core.functions import sigmoid, softplus
+from derive.core.parse import MAX_DEPTH, MAX_LENGTH, parse_expression, parse_loss
 
 w, b, x, y = (sympy.Symbol(n, real=True) for n in "wbxy")
 theta0 = sympy.Symbol("theta0", real=True)
@@ -151,7 +151,7 @@ def test_no_module_of_derive_names_an_evaluator():
 
     import derive
 
-    source = "\n".join(p.read_text() for p in Path(derive.__file__).parent.glob("*.py"))
+    source = "\n".join(p.read_text() for p in Path(derive.__file__).parent.rglob("*.py"))
     # `def eval(cls, ...)` is SymPy's Function API, not a call.
     calls = re.findall(r"(?<!def )\b(eval|exec|sympify|parse_expr|literal_eval|S)\(", source)
     assert calls == []

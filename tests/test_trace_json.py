@@ -129,9 +129,11 @@ def test_json_floats_round_trip_exactly(derive_cli):
     trace = trace_of(
         derive_cli, "--loss", "sigmoid(w) + w**2/3", "--optimizer", "rmsprop", "--steps", "10"
     )
-    from derive.derivation import derive
-    from derive.descend import Optimizer, descend
-    from derive.parse import parse_loss
+    from derive.core.derivation import differentiate
+    from derive.core.descend import Optimizer, descend
+    from derive.core.parse import parse_loss
 
-    direct = descend(derive(parse_loss("sigmoid(w) + w**2/3")), {}, Optimizer.make("rmsprop"), 10)
+    direct = descend(
+        differentiate(parse_loss("sigmoid(w) + w**2/3")), {}, Optimizer.make("rmsprop"), 10
+    )
     assert np.array_equal([s["params"]["w"] for s in trace["steps"]], direct.params[:, 0])

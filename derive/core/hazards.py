@@ -12,29 +12,18 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
-from derive.derivation import Derivation
-from derive.numeric import ARRAY_FUNCTIONS
-from derive.parse import N_ROWS, data_column
-from derive.printing import number_text, to_unicode, unicode_name
+from derive.core.derivation import Derivation
+from derive.core.numeric import ARRAY_FUNCTIONS
+from derive.core.symbols import N_ROWS, data_column
 
 
 @dataclass(frozen=True)
 class Hazard:
     kind: str  # "overflow" | "log" | "division" | "root" | "abs"
-    expression: str  # the operation, as printed: log(w), 1/(w − 1)
+    operation: sympy.Expr | None  # the operation: log(w), 1/(w - 1); None for an overflow
     params: Mapping[str, float]
     row: int | None = None  # 1-based row of the data, when one row is to blame
     row_values: Mapping[str, float] | None = None
-
-    def where(self) -> str:
-        """w = −0.5, b = 0 (row 3: x = 0, y = 1)"""
-        text = ", ".join(f"{unicode_name(k)} = {number_text(v)}" for k, v in self.params.items())
-        if self.row is not None:
-            cells = ", ".join(
-                f"{unicode_name(k)} = {number_text(v)}" for k, v in self.row_values.items()
-            )
-            text += f" (row {self.row}: {cells})"
-        return text
 
 
 def explain(derivation: Derivation, params: np.ndarray, data: Mapping[str, np.ndarray]) -> Hazard:
@@ -42,16 +31,16 @@ def explain(derivation: Derivation, params: np.ndarray, data: Mapping[str, np.nd
     loss = derivation.loss
     values = dict(zip(loss.params, map(float, params), strict=True))
     if not np.all(np.isfinite(params)) or np.max(np.abs(params)) > 1e150:
-        return Hazard("overflow", "", values)
+        return Hazard("overflow", None, values)
     for kind, operation, argument in _risky(derivation):
         bad = _offending_rows(argument, derivation, params, data, kind)
         if bad is None:
             continue
         if bad is True:
-            return Hazard(kind, to_unicode(operation, loss.params), values)
+            return Hazard(kind, operation, values)
         row = {name: float(data[name][bad]) for name in loss.data}
-        return Hazard(kind, to_unicode(operation, loss.params), values, bad + 1, row)
-    return Hazard("overflow", "", values)
+        return Hazard(kind, operation, values, bad + 1, row)
+    return Hazard("overflow", None, values)
 
 
 def _risky(derivation: Derivation):
@@ -104,5 +93,5 @@ def abs_at_zero(derivation: Derivation, trace_params: np.ndarray) -> Hazard | No
                 with np.errstate(all="ignore"):
                     if float(function(*point)) == 0.0:
                         values = dict(zip(loss.params, map(float, point), strict=True))
-                        return Hazard("abs", to_unicode(node, loss.params), values)
+                        return Hazard("abs", node, values)
     return None

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
-from derive.derivation import Derivation
-from derive.numeric import NUMPY_FUNCTIONS
-from derive.numeric import hessian as numeric_hessian
+from derive.core.derivation import Derivation
+from derive.core.numeric import NUMPY_FUNCTIONS
+from derive.core.numeric import hessian as numeric_hessian
 
 SEARCH_BOUND = 10.0  # numeric search for ∇L = 0 covers [−10, 10] in each parameter
 

@@ -7,34 +7,21 @@ applies to the loss (batch sizes only over data, minima and saddles only where t
 
 from __future__ import annotations
 
-import base64
-import functools
-import hashlib
-import io
-import logging
-import re
-import shutil
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import sympy
-from latex2mathml.converter import convert as latex_to_mathml
-from markdown_it import MarkdownIt
-from mdit_py_plugins.dollarmath import dollarmath_plugin
 
-from derive import figures
-from derive.catalog import LANGUAGES, environment, messages
-from derive.derivation import Derivation
-from derive.descend import Trace
-from derive.errors import DeriveError
-from derive.experiments import Experiments, Run, run_experiments
-from derive.explain import LATEX, operator, partial_lines
-from derive.numeric import numeric
-from derive.parallel import in_parallel
-from derive.printing import number, number_text, to_latex
+from derive.core.derivation import Derivation
+from derive.core.descend import Trace
+from derive.core.errors import DeriveError
+from derive.core.experiments import Experiments, Run
+from derive.core.numeric import numeric
+from derive.show import figures
+from derive.show.catalog import environment, messages
+from derive.show.explain import LATEX, operator, partial_lines
+from derive.show.printing import hazard_text, number, number_text, to_latex
 
 SECTIONS = (
     "intuition",
@@ -52,7 +39,6 @@ SECTIONS = (
     "summary",
 )
 TABLE_HEAD, TABLE_TAIL = 8, 3  # long runs show the first rows, an ellipsis, the last rows
-MATH_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuMathTeXGyre.ttf")
 
 
 @dataclass(frozen=True)
@@ -183,7 +169,7 @@ def lesson_view(
         saddle=any(p.kind == "saddle" for p in experiments.points),
         fit=_fit_view(experiments, trace),
         exercises=_exercises(derivation, trace, experiments, catalog),
-        hazard=_hazard_view(trace),
+        hazard=_hazard_view(trace, catalog),
         claims=tuple(_claim_row(c, trace, catalog) for c in claims),
         corrected=sum(not claim_holds(c, trace) for c in claims),
     )
@@ -209,11 +195,12 @@ def _claim_row(claim: Claim, trace: Trace, catalog: dict) -> Row:
     )
 
 
-def _hazard_view(trace: Trace) -> dict:
+def _hazard_view(trace: Trace, catalog: dict) -> dict:
     hazard = trace.hazard
     if hazard is None:
         return {"kind": None, "expression": "", "where": ""}
-    return {"kind": hazard.kind, "expression": hazard.expression, "where": hazard.where()}
+    operation, where = hazard_text(hazard, trace.param_names, catalog["words"]["row"])
+    return {"kind": hazard.kind, "expression": operation, "where": where}
 
 
 def _assignments(symbols, values) -> str:
@@ -518,81 +505,6 @@ def render_markdown(view: LessonView) -> str:
     return environment.get_template(f"{view.language}/lesson.md.j2").render(lesson=view)
 
 
-def markdown_to_html(markdown: str, language: str, title: str, folder: Path) -> str:
-    """A standalone page: MathML for the math, figures embedded, no network needed."""
-    # raw HTML off: text from users (answers, student names) must never become markup
-    parser = MarkdownIt("commonmark", {"html": False}).enable("table")
-    parser.use(dollarmath_plugin, double_inline=True)
-    for rule, display in (
-        ("math_inline", False),
-        ("math_block", True),
-        ("math_inline_double", True),
-    ):
-        parser.add_render_rule(rule, _math_renderer(display))
-    body = parser.render(markdown)
-    body = re.sub(r'src="([^"]+\.png)"', lambda m: f'src="{_data_uri(folder / m.group(1))}"', body)
-    page = environment.get_template("lesson.html.j2")
-    words = messages(language)["html"]
-    return page.render(
-        language=language, title=title, body=body, words=words, math_font=_math_font(body)
-    )
-
-
-def _math_renderer(display: bool):
-    def render(self, tokens, index, options, env) -> str:
-        return _mathml(tokens[index].content, display)
-
-    return render
-
-
-def _mathml(latex: str, display: bool) -> str:
-    try:
-        mathml = latex_to_mathml(latex.strip(), display="block" if display else "inline")
-    except Exception as error:  # latex2mathml raises its own exception types for bad LaTeX
-        raise DeriveError(f"cannot typeset {latex[:60]!r}: {error}") from None
-    return mathml + ("\n" if display else "")
-
-
-def _math_font(body: str) -> str | None:
-    """The math font subset to the characters of this page's MathML, as a WOFF data URI.
-
-    With a CJK page font, Chromium draws Σ small and brackets unstretched unless an OpenType
-    math font is at hand; a subset keeps each page small (≈ 12 KB) and self-contained.
-    """
-    if not MATH_FONT.exists():
-        return None
-    text = "".join(sorted(set("".join(re.findall(r">([^<>]+)</m[ionsr]", body)) + "()[]{}|‖∑∏∫√")))
-    return _subset_font(text)
-
-
-@functools.cache
-def _subset_font(text: str) -> str:
-    from fontTools import subset  # a dependency of matplotlib; imported only here, when needed
-    from fontTools.ttLib import TTFont
-
-    logging.getLogger("fontTools").setLevel(logging.ERROR)
-    options = subset.Options()
-    options.flavor = "woff"
-    options.layout_features = ["*"]
-    font = TTFont(str(MATH_FONT), recalcTimestamp=False)
-    subsetter = subset.Subsetter(options)
-    subsetter.populate(text=text)
-    subsetter.subset(font)
-    buffer = io.BytesIO()
-    font.save(buffer, reorderTables=True)
-    return "data:font/woff;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _data_uri(path: Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
-
-
-def slug(text: str) -> str:
-    """A folder name for a loss: readable, and distinct for distinct losses."""
-    readable = re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:40] or "loss"
-    return f"{readable}-{hashlib.sha256(text.encode()).hexdigest()[:6]}"
-
-
 def applicable_sections(
     experiments: Experiments, over_data: bool, chosen: tuple[str, ...] | None, claims: bool = False
 ) -> tuple[str, ...]:
@@ -604,64 +516,3 @@ def applicable_sections(
     }
     wanted = chosen or SECTIONS
     return tuple(s for s in SECTIONS if s in wanted and applies.get(s, True))
-
-
-def build_lesson(
-    derivation: Derivation,
-    trace: Trace,
-    out: Path,
-    languages: tuple[str, ...] = LANGUAGES,
-    figure_formats: tuple[str, ...] = ("png",),
-    data: Mapping[str, np.ndarray] | None = None,
-    start: Mapping[str, float] | None = None,
-    sections: tuple[str, ...] | None = None,
-    starts: tuple[tuple[float, ...], ...] | None = None,
-    claims: tuple[Claim, ...] = (),
-    parallel: bool = True,
-) -> list[Path]:
-    """Write the lesson into `out` atomically: all files appear at once, or none change.
-
-    `starts` sets the landscape section's starting points; `claims` are a source's printed
-    values, shown beside the true ones. `parallel` renders the languages in forked processes.
-    """
-    data = data or {}
-    start = start or dict(zip(trace.param_names, trace.params[0], strict=True))
-    experiments = run_experiments(derivation, trace, start, data, starts)
-    chosen = applicable_sections(experiments, bool(derivation.loss.data), sections, bool(claims))
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-
-    def write(language: str) -> None:
-        relative = Path("figures") / language
-        made = lesson_figures(derivation, trace, experiments, language, data, chosen)
-        figures.render(made, staging / relative, figure_formats, language)
-        paths = {name: (relative / f"{name}.png").as_posix() for name in made}
-        view = lesson_view(derivation, trace, experiments, language, paths, chosen, claims)
-        markdown = render_markdown(view)
-        (staging / f"lesson.{language}.md").write_text(markdown, encoding="utf-8")
-        html = markdown_to_html(markdown, language, view.title, staging)
-        (staging / f"lesson.{language}.html").write_text(html, encoding="utf-8")
-
-    try:
-        if parallel:
-            in_parallel(write, languages)
-        else:
-            for language in languages:
-                write(language)
-        _replace(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return sorted(p.relative_to(out.parent) for p in out.rglob("*") if p.is_file())
-
-
-def _replace(staging: Path, out: Path) -> None:
-    """Swap the finished folder in; the old lesson stays intact until the new one is whole."""
-    if out.exists():
-        retired = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-        out.rename(retired / out.name)
-        staging.rename(out)
-        shutil.rmtree(retired, ignore_errors=True)
-    else:
-        staging.rename(out)

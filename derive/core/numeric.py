@@ -15,9 +15,9 @@ import numpy as np
 import sympy
 from sympy.printing.numpy import NumPyPrinter
 
-from derive.derivation import Derivation
-from derive.functions import sigmoid, softplus
-from derive.parse import N_ROWS
+from derive.core.derivation import Derivation
+from derive.core.functions import sigmoid, softplus
+from derive.core.symbols import N_ROWS
 
 SCALAR_FUNCTIONS = {
     "sigmoid": lambda z: 0.5 * (1.0 + math.tanh(0.5 * z)),

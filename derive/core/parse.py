@@ -23,8 +23,9 @@ from dataclasses import dataclass
 
 import sympy
 
-from derive.errors import DeriveError
-from derive.functions import sigmoid, softplus
+from derive.core.errors import DeriveError
+from derive.core.functions import sigmoid, softplus
+from derive.core.symbols import GREEK, INDEX, N_ROWS, data_column, symbol
 
 MAX_LENGTH = 2000
 MAX_DEPTH = 100
@@ -48,10 +49,6 @@ DATA_REDUCTIONS = ("mean", "sum")
 CONSTANTS = {"pi": sympy.pi, "e": sympy.E}
 RESERVED = set(FUNCTIONS) | set(DATA_REDUCTIONS) | set(CONSTANTS)
 
-GREEK = (
-    "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron "
-    "pi rho sigma tau upsilon phi chi psi omega"
-).split()
 _GREEK_LETTERS = dict(zip("αβγδεζηθικλμνξοπρστυφχψω", GREEK, strict=True))
 
 # Typeset characters that mean an ASCII operator; one character for one, so columns stay true.
@@ -71,9 +68,6 @@ _TOKEN = re.compile(
     """,
     re.VERBOSE,
 )
-
-INDEX = sympy.Symbol("i", integer=True, positive=True)
-N_ROWS = sympy.Symbol("n", integer=True, positive=True)
 
 
 @dataclass(frozen=True)
@@ -95,16 +89,6 @@ class Loss:
     @property
     def symbols(self) -> tuple[sympy.Symbol, ...]:
         return tuple(symbol(name) for name in self.params)
-
-
-def symbol(name: str) -> sympy.Symbol:
-    """The one SymPy symbol derive uses for a parameter name."""
-    return sympy.Symbol(name, real=True)
-
-
-def data_column(name: str) -> sympy.Indexed:
-    """A data column's i-th value, xᵢ, as it appears inside Σ."""
-    return sympy.IndexedBase(name, real=True)[INDEX]
 
 
 def tokenize(text: str) -> list[Token]:

@@ -13,11 +13,11 @@ import numpy as np
 import sympy
 from sympy.printing.numpy import NumPyPrinter
 
-from derive.catalog import environment, messages
-from derive.derivation import Derivation
-from derive.descend import Trace
-from derive.parse import N_ROWS
-from derive.printing import to_latex
+from derive.core.derivation import Derivation
+from derive.core.descend import Trace
+from derive.core.symbols import N_ROWS
+from derive.show.catalog import environment, messages
+from derive.show.printing import to_latex
 
 
 def python_name(name: str) -> str:

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 import sympy
 
-from derive.catalog import environment, messages
-from derive.derivation import Derivation, Partial, Step
-from derive.landscape import StationaryPoint
-from derive.printing import number, number_text, to_latex, to_text, to_unicode
+from derive.core.derivation import Derivation, Partial, Step
+from derive.core.landscape import StationaryPoint
+from derive.core.symbols import to_text
+from derive.show.catalog import environment, messages
+from derive.show.printing import number, number_text, to_latex, to_unicode
 
 HIDDEN_RULES = {"constant", "identity"}  # leaves too trivial to print as a step of their own
 

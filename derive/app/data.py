@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from derive.errors import DeriveError
-from derive.parse import RESERVED
+from derive.app.files import read_text
+from derive.core.errors import DeriveError
+from derive.core.parse import RESERVED
 
-MAX_FILE_BYTES = 200 * 1024 * 1024
 MAX_ROWS = 10_000_000
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -66,19 +66,6 @@ def _inline(spec: str) -> dict[str, np.ndarray]:
             [_number(c, f"--data {name}, value {k}") for k, c in enumerate(cells, 1)]
         )
     return _checked(columns, "--data")
-
-
-def read_text(path: Path, what: str) -> str:
-    """A user's text file (data, answers, a course spec), within the size limit, as UTF-8."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise DeriveError(f"{path}: the file is larger than {MAX_FILE_BYTES // 2**20} MiB")
-        return path.read_text(encoding="utf-8-sig")
-    except OSError as error:
-        raise DeriveError(f"{path}: cannot read the {what} ({error.strerror})") from None
-    except UnicodeDecodeError:
-        raise DeriveError(f"{path}: not a UTF-8 text file") from None
 
 
 def _csv(path: Path) -> dict[str, np.ndarray]:

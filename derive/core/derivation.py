@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import sympy
 
-from derive.functions import sigmoid, softplus
-from derive.parse import Loss
+from derive.core.functions import sigmoid, softplus
+from derive.core.parse import Loss
 
 # Local facts: d/du f(u), for the functions the grammar allows.
 OUTER_DERIVATIVES: dict[type, tuple[str, Callable[[sympy.Expr], sympy.Expr]]] = {
@@ -69,7 +69,7 @@ class Derivation:
         return tuple(partial.textbook for partial in self.partials)
 
 
-def derive(loss: Loss) -> Derivation:
+def differentiate(loss: Loss) -> Derivation:
     partials = []
     for param in loss.symbols:
         steps = derivative_steps(loss.expr, param, _inner_names(loss.expr))

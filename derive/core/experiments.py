@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
-from derive.derivation import Derivation, derive
-from derive.descend import Optimizer, Trace, descend
-from derive.landscape import StationaryPoint, stationary_points
-from derive.numeric import hessian
-from derive.parse import Loss, data_column
+from derive.core.derivation import Derivation, differentiate
+from derive.core.descend import Optimizer, Trace, descend
+from derive.core.landscape import StationaryPoint, stationary_points
+from derive.core.numeric import hessian
+from derive.core.parse import Loss, data_column
 
 RATE_ROLES = (("small", 0.05), ("good", 0.5), ("oscillating", 1.5), ("diverging", 2.2))
 
@@ -245,7 +245,7 @@ def _variant(derivation: Derivation) -> Derivation:
     penalty = sympy.Rational(1, 10) * loss.symbols[0] ** 2
     expr = sympy.Add(loss.expr, penalty, evaluate=False)
     text = f"{loss.text} + 0.1*{loss.params[0]}**2"
-    return derive(Loss(text=text, expr=expr, params=loss.params, data=loss.data))
+    return differentiate(Loss(text=text, expr=expr, params=loss.params, data=loss.data))
 
 
 def model_of(derivation: Derivation) -> Model | None:

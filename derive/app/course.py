@@ -28,15 +28,18 @@ from pathlib import Path
 
 import numpy as np
 
-from derive.catalog import LANGUAGES, TEMPLATES, environment, messages
-from derive.data import load_data, read_text
-from derive.derivation import derive
-from derive.descend import Optimizer, descend
-from derive.errors import DeriveError
-from derive.lesson import SECTIONS, Claim, build_lesson, markdown_to_html
-from derive.notebook import write_notebooks
-from derive.parallel import map_forked
-from derive.parse import parse_expression, parse_loss
+from derive.app.build import build_lesson
+from derive.app.data import load_data
+from derive.app.files import read_text
+from derive.app.parallel import map_forked
+from derive.core.derivation import differentiate
+from derive.core.descend import Optimizer, descend
+from derive.core.errors import DeriveError
+from derive.core.parse import parse_expression, parse_loss
+from derive.show.catalog import LANGUAGES, environment, messages
+from derive.show.html import markdown_to_html
+from derive.show.lesson import SECTIONS, Claim
+from derive.show.notebook import write_notebooks
 
 HASH_FILE = ".derive-build"
 KEYS = {
@@ -169,10 +172,10 @@ def _validated(entry, where: str, folder: Path, languages: tuple[str, ...]) -> L
 def fingerprint() -> str:
     """A hash of derive itself: its source and its templates."""
     digest = hashlib.sha256()
-    package = Path(__file__).resolve().parent
-    for path in sorted([*package.glob("*.py"), *TEMPLATES.rglob("*")]):
-        if path.is_file():
-            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    package = Path(__file__).resolve().parent.parent
+    for path in sorted(package.rglob("*")):
+        if path.is_file() and path.suffix in (".py", ".j2", ".toml"):
+            digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 
@@ -222,7 +225,7 @@ def _build(lesson: LessonSpec, languages: tuple[str, ...], folder: Path) -> None
         raise DeriveError(f"lr must be a positive number, not {lr!r}")
     if not isinstance(steps, int) or not 0 <= steps <= 100_000:
         raise DeriveError(f"steps must be a whole number from 0 to 100000, not {steps!r}")
-    derivation = derive(loss)
+    derivation = differentiate(loss)
     trace = descend(derivation, start, Optimizer.make("sgd", lr=float(lr)), steps, data=data)
     starts = _starts(entry.get("starts"), len(loss.params))
     claims = _claims(entry.get("claims", []), loss.params)

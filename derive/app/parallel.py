@@ -6,7 +6,7 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Callable
 
-from derive.errors import DeriveError
+from derive.core.errors import DeriveError
 
 
 def in_parallel(work: Callable[[str], None], items: tuple[str, ...]) -> None:

@@ -12,17 +12,16 @@ from __future__ import annotations
 import functools
 import itertools
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import sympy
 
-from derive.derivation import Derivation, Partial, Step
-from derive.errors import DeriveError
-from derive.functions import sigmoid, softplus
-from derive.parallel import map_forked
-from derive.parse import INDEX, N_ROWS, data_column, parse_expression
-from derive.printing import to_text, to_unicode
+from derive.core.derivation import Derivation, Partial, Step
+from derive.core.errors import DeriveError
+from derive.core.functions import sigmoid, softplus
+from derive.core.parse import parse_expression
+from derive.core.symbols import INDEX, N_ROWS, data_column
 
 PRECISION = 50  # digits, for answers with exp, log, σ...
 TOLERANCE = sympy.Float("1e-30", PRECISION)
@@ -63,12 +62,15 @@ class Counterexample:
 @dataclass(frozen=True)
 class Verdict:
     correct: bool
-    expected: str  # the true derivative, in textbook form
-    answer: str  # the answer as parsed, in derive's grammar
+    expected: sympy.Expr  # the true derivative, in textbook form
+    answer: sympy.Expr  # the answer as parsed
     diagnosis: str | None  # a key of the catalog's [check] section
-    detail: str | None  # what the diagnosis names: a factor, an inner function, a parameter
+    # what the diagnosis names: a parameter (wrong_parameter), a constant factor (factor,
+    # mean_dropped, sum_dropped), (du/dx, u) for a chain rule, (z,) for σ(z)
+    detail: str | tuple[sympy.Expr, ...] | None
     counterexample: Counterexample | None
     symbolic: bool  # SymPy also showed the difference to be 0
+    params: tuple[str, ...] = ()  # the loss's parameters, in order (for printing)
 
 
 def parse_answer(text: str, derivation: Derivation) -> sympy.Expr:
@@ -94,12 +96,13 @@ def check(derivation: Derivation, wrt: str, answer: sympy.Expr, seed: int = 0) -
         return _wrong(derivation, partial, answer, rng)
     return Verdict(
         correct=True,
-        expected=to_unicode(expected, derivation.loss.params),
-        answer=to_text(answer),
+        expected=expected,
+        answer=answer,
         diagnosis=None,
         detail=None,
         counterexample=None,
         symbolic=_symbolically_zero(expected - answer),
+        params=derivation.loss.params,
     )
 
 
@@ -207,12 +210,13 @@ def _wrong(derivation: Derivation, partial: Partial, answer: sympy.Expr, rng) ->
     diagnosis, detail = diagnose(derivation, partial, answer, rng)
     return Verdict(
         correct=False,
-        expected=to_unicode(expected, derivation.loss.params),
-        answer=to_text(answer),
+        expected=expected,
+        answer=answer,
         diagnosis=diagnosis,
         detail=detail,
         counterexample=shown,
         symbolic=False,
+        params=derivation.loss.params,
     )
 
 
@@ -235,12 +239,9 @@ def diagnose(
     for name, inner, derivative in _inner_derivatives(partial.steps):
         if name == "sigmoid":
             if fits(_into_sums(answer, derivative), expected):
-                return "sigmoid_derivative", to_unicode(inner, loss.params)
+                return "sigmoid_derivative", (inner,)
         elif derivative != 1 and fits(_into_sums(answer, derivative), expected):
-            return (
-                "chain",
-                f"{to_unicode(derivative, loss.params)} (u = {to_unicode(inner, loss.params)})",
-            )
+            return "chain", (derivative, inner)
     # after the chain rule: a missing constant inner derivative is the more telling reason
     factor = _constant_ratio(answer, expected, points, bool(loss.data))
     if factor is not None:
@@ -254,7 +255,7 @@ def diagnose(
     return None, None
 
 
-def _constant_ratio(answer, expected, points, over_data: bool) -> str | None:
+def _constant_ratio(answer, expected, points, over_data: bool) -> tuple[sympy.Expr] | None:
     """The constant c with answer = c · expected, named: 2, 1/2, n, 1/n, 2/n…, or None."""
     candidates = [sympy.Integer(c) for c in (2, 3, 4)] + [sympy.Rational(1, c) for c in (2, 3, 4)]
     if over_data:
@@ -267,7 +268,7 @@ def _constant_ratio(answer, expected, points, over_data: bool) -> str | None:
     for c in candidates:
         scaled = [(a, c.xreplace({N_ROWS: p.rows}) * e) for p, a, e in pairs]
         if all(_close(a, b) for a, b in scaled):
-            return to_unicode(c)
+            return (c,)
     return None
 
 
@@ -321,40 +322,9 @@ def _cancels(expr: sympy.Expr) -> bool:
     return sympy.cancel(sympy.expand(rewritten)) == 0
 
 
-# -- a class at once --------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class Graded:
     """One distinct answer text: its verdict, or why it could not be read."""
 
     verdict: Verdict | None
     error: str | None = None
-
-
-def grade_many(
-    derivation: Derivation,
-    wrt: str,
-    texts: list[str],
-    jobs: int = 1,
-    progress: Callable[[int, int, object], None] | None = None,
-) -> dict[str, Graded]:
-    """Grade each distinct text once: texts that parse to the same expression share a verdict,
-    and distinct expressions are graded in `jobs` forked processes."""
-    parsed: dict[str, sympy.Expr] = {}
-    results: dict[str, Graded] = {}
-    for text in dict.fromkeys(texts):
-        try:
-            parsed[text] = parse_answer(text, derivation)
-        except DeriveError as error:
-            results[text] = Graded(None, str(error))
-    canonical = {text: to_text(expr) for text, expr in parsed.items()}
-    distinct = list(dict.fromkeys(canonical.values()))
-    expressions = {canonical[text]: parsed[text] for text in parsed}
-
-    def grade(key: str) -> Verdict:
-        return check(derivation, wrt, expressions[key])
-
-    verdicts = dict(zip(distinct, map_forked(grade, distinct, jobs, progress), strict=True))
-    results.update({text: Graded(verdicts[canonical[text]]) for text in parsed})
-    return results

@@ -13,7 +13,7 @@ from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
-from derive.parse import GREEK, N_ROWS
+from derive.core.symbols import GREEK, N_ROWS
 
 _GREEK_UNICODE = dict(zip(GREEK, "αβγδεζηθικλμνξοπρστυφχψω", strict=True))
 _SUB = str.maketrans("0123456789in", "₀₁₂₃₄₅₆₇₈₉ᵢₙ")
@@ -229,33 +229,13 @@ def number_text(value: float, digits: int = 6) -> str:
     return text.replace("-", "−")
 
 
-class GrammarPrinter(StrPrinter):
-    """Prints an expression back in derive's input grammar: `mean((w*x + b - y)**2)`."""
-
-    printmethod = "_derive_grammar"
-
-    def _print_Exp1(self, expr) -> str:
-        return "e"
-
-    def _print_Abs(self, expr) -> str:
-        return f"abs({self._print(expr.args[0])})"
-
-    def _print_Indexed(self, expr: sympy.Indexed) -> str:
-        return str(expr.base)
-
-    def _print_Sum(self, expr: sympy.Sum) -> str:
-        return f"sum({self._print(expr.function)})"
-
-    def _print_Mul(self, expr: sympy.Mul) -> str:
-        sums = [f for f in expr.args if isinstance(f, sympy.Sum)]
-        reciprocal = [f for f in expr.args if f == 1 / N_ROWS]
-        if len(sums) == 1 and reciprocal:
-            rest = [f for f in expr.args if f is not sums[0] and f is not reciprocal[0]]
-            mean = f"mean({self._print(sums[0].function)})"
-            return "*".join([*(self.parenthesize(f, PRECEDENCE["Mul"]) for f in rest), mean])
-        return super()._print_Mul(expr)
-
-
-def to_text(expr: sympy.Expr) -> str:
-    """The expression in derive's grammar; parsing it again gives an equal expression."""
-    return GrammarPrinter().doprint(expr)
+def hazard_text(hazard, params: tuple[str, ...], row_words: str) -> tuple[str, str]:
+    """A hazard's operation and place as printed: ("log(w)", "w = −0.5 (row 3: x = 0)")."""
+    operation = "" if hazard.operation is None else to_unicode(hazard.operation, params)
+    where = ", ".join(f"{unicode_name(k)} = {number_text(v)}" for k, v in hazard.params.items())
+    if hazard.row is not None:
+        cells = ", ".join(
+            f"{unicode_name(k)} = {number_text(v)}" for k, v in hazard.row_values.items()
+        )
+        where += f" ({row_words.format(row=hazard.row)}: {cells})"
+    return operation, where

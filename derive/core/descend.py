@@ -15,10 +15,10 @@ from types import MappingProxyType
 
 import numpy as np
 
-from derive.derivation import Derivation
-from derive.errors import DeriveError
-from derive.hazards import Hazard, abs_at_zero, explain
-from derive.numeric import numeric, scalar_numeric
+from derive.core.derivation import Derivation
+from derive.core.errors import DeriveError
+from derive.core.hazards import Hazard, abs_at_zero, explain
+from derive.core.numeric import numeric, scalar_numeric
 
 # torch.optim's defaults, except sgd's lr: torch requires one; the seeds' examples use 0.1.
 DEFAULTS: dict[str, dict[str, object]] = {
@@ -322,52 +322,3 @@ def _plain_on_floats(function, p0, lr, steps, tol):
 
 def _all_finite(values: list[float]) -> bool:
     return all(map(math.isfinite, values))
-
-
-# -- the JSON trace (a contract: see the README) -------------------------------------------------
-
-
-def trace_json(trace: Trace, loss_text: str) -> dict:
-    """The trace as the documented JSON object; non-finite numbers become null."""
-    names = trace.param_names
-    options = {
-        key: list(value) if isinstance(value, tuple) else value
-        for key, value in trace.optimizer.options.items()
-    }
-    return {
-        "loss": loss_text,
-        "params": list(names),
-        "optimizer": {"name": trace.optimizer.name, **options},
-        "batch_size": trace.batch_size,
-        "seed": trace.seed,
-        "status": trace.status,
-        "stop": _stop(trace),
-        "steps": [
-            {
-                "t": t,
-                "params": {n: _finite(v) for n, v in zip(names, trace.params[t], strict=True)},
-                "loss": _finite(trace.loss[t]),
-                "grad": {n: _finite(v) for n, v in zip(names, trace.grad[t], strict=True)},
-            }
-            for t in range(len(trace.loss))
-        ],
-    }
-
-
-def _stop(trace: Trace) -> dict | None:
-    """Why a diverged run stopped: overflow, or an operation undefined at those values."""
-    hazard = trace.hazard
-    if trace.status != "diverged" or hazard is None:
-        return None
-    return {
-        "reason": hazard.kind,
-        "expression": hazard.expression or None,
-        "step": trace.steps,
-        "params": {k: _finite(v) for k, v in hazard.params.items()},
-        "row": hazard.row,
-    }
-
-
-def _finite(value: float) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None

@@ -10,19 +10,13 @@ import collections
 import csv
 import io
 import json
-import shutil
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
-from derive.catalog import environment, messages
-from derive.check import Graded, Point, Verdict
-from derive.data import read_text
-from derive.derivation import Derivation
-from derive.errors import DeriveError
-from derive.lesson import markdown_to_html
-from derive.parallel import in_parallel
-from derive.printing import to_unicode, unicode_name
+from derive.core.check import Graded, Point, Verdict
+from derive.core.derivation import Derivation
+from derive.core.symbols import to_text
+from derive.show.catalog import environment, messages
+from derive.show.printing import to_unicode, unicode_name
 
 PER_STUDENT_ROWS = 2000  # above this, the report lists distinct answers; the CSV has everyone
 
@@ -34,10 +28,21 @@ def diagnosis_sentence(verdict: Verdict, language: str, wrt: str) -> str | None:
     if verdict.correct:
         return None
     words = messages(language)["check"]
-    detail = (
-        unicode_name(verdict.detail) if verdict.diagnosis == "wrong_parameter" else verdict.detail
-    )
+    detail = detail_text(verdict)
     return words[verdict.diagnosis or "none"].format(detail=detail, wrt=unicode_name(wrt))
+
+
+def detail_text(verdict: Verdict) -> str | None:
+    """What a diagnosis names, as printed: `w`, `1/2`, `x (u = w x)`, `w xᵢ + b`."""
+    detail, params = verdict.detail, verdict.params
+    if detail is None:
+        return None
+    if isinstance(detail, str):
+        return unicode_name(detail)
+    if verdict.diagnosis == "chain":
+        derivative, inner = detail
+        return f"{to_unicode(derivative, params)} (u = {to_unicode(inner, params)})"
+    return to_unicode(detail[0], params)
 
 
 def point_text(point: Point) -> str:
@@ -58,8 +63,8 @@ def verdict_json(verdict: Verdict, language: str, wrt: str) -> dict:
     shown = verdict.counterexample
     return {
         "correct": verdict.correct,
-        "expected": verdict.expected,
-        "answer": verdict.answer,
+        "expected": to_unicode(verdict.expected, verdict.params),
+        "answer": to_text(verdict.answer),
         "diagnosis": diagnosis_sentence(verdict, language, wrt),
         "diagnosis_code": None if verdict.correct else verdict.diagnosis,
         "counterexample": None
@@ -76,9 +81,10 @@ def verdict_json(verdict: Verdict, language: str, wrt: str) -> dict:
 def verdict_text(verdict: Verdict, language: str, wrt: str) -> str:
     words = messages(language)["check"]
     lines = [words["right"] if verdict.correct else words["wrong"]]
-    lines.append(f"{words['expected']}: ∂L/∂{unicode_name(wrt)} = {verdict.expected}")
+    expected = to_unicode(verdict.expected, verdict.params)
+    lines.append(f"{words['expected']}: ∂L/∂{unicode_name(wrt)} = {expected}")
     if not verdict.correct:
-        lines.append(f"{words['answer']}: {verdict.answer}")
+        lines.append(f"{words['answer']}: {to_text(verdict.answer)}")
         lines.append(f"{words['diagnosis']}: {diagnosis_sentence(verdict, language, wrt)}")
         lines.append(_counterexample_text(verdict, words))
     return "\n".join(lines)
@@ -110,35 +116,6 @@ class Submission:
     problem: str | None = None
 
 
-def read_submissions(path: Path) -> list[Submission]:
-    """Rows of `student,answer` (a header row names the columns); malformed rows are kept, with
-    what is wrong, so that they are reported rather than lost."""
-    text = read_text(path, "answers file")
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = [h.strip().lower() for h in next(reader, [])]
-    if "student" not in header or "answer" not in header:
-        raise DeriveError(f"{path}:1: the header must name the columns student and answer")
-    who, what = header.index("student"), header.index("answer")
-    rows = []
-    try:
-        for row in reader:
-            line = reader.line_num
-            if not any(cell.strip() for cell in row):
-                continue
-            if len(row) != len(header):
-                problem = f"{len(row)} cells, but the header has {len(header)}"
-                rows.append(
-                    Submission(line, row[who].strip() if len(row) > who else "", None, problem)
-                )
-            elif not row[what].strip():
-                rows.append(Submission(line, row[who].strip(), None, "the answer is empty"))
-            else:
-                rows.append(Submission(line, row[who].strip(), row[what].strip()))
-    except csv.Error as error:
-        raise DeriveError(f"{path}:{reader.line_num}: not a readable CSV row ({error})") from None
-    return rows
-
-
 @dataclass(frozen=True)
 class ClassReport:
     submissions: list[Submission]
@@ -150,34 +127,7 @@ class ClassReport:
         return "right" if self.graded[submission.answer].verdict.correct else "wrong"
 
 
-def write_report(
-    report: ClassReport, derivation: Derivation, wrt: str, out: Path, languages: tuple[str, ...]
-) -> list[Path]:
-    """grades.csv and report.<lang>.md/.html, written atomically into `out`."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        (staging / "grades.csv").write_text(_csv(report, wrt), encoding="utf-8")
-
-        def write(language: str) -> None:
-            markdown = _markdown(report, derivation, wrt, language)
-            (staging / f"report.{language}.md").write_text(markdown, encoding="utf-8")
-            title = messages(language)["check"]["title"]
-            html = markdown_to_html(markdown, language, title, staging)
-            (staging / f"report.{language}.html").write_text(html, encoding="utf-8")
-
-        in_parallel(write, languages)
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return sorted(p for p in out.iterdir())
-
-
-def _csv(report: ClassReport, wrt: str) -> str:
+def class_csv(report: ClassReport, wrt: str) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(
@@ -203,7 +153,7 @@ def _csv(report: ClassReport, wrt: str) -> str:
     return buffer.getvalue()
 
 
-def _markdown(report: ClassReport, derivation: Derivation, wrt: str, language: str) -> str:
+def class_markdown(report: ClassReport, derivation: Derivation, wrt: str, language: str) -> str:
     words = messages(language)["check"]
     counts = collections.Counter(report.status(s) for s in report.submissions)
     mistakes = collections.Counter(

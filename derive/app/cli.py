@@ -17,20 +17,25 @@ from pathlib import Path
 
 import numpy as np
 
-from derive.catalog import LANGUAGES
-from derive.check import check, grade_many, parse_answer
-from derive.course import Outcome, build_course, read_course
-from derive.data import load_data
-from derive.derivation import derive
-from derive.descend import DEFAULTS, Optimizer, Trace, descend, trace_json
-from derive.errors import DeriveError
-from derive.explain import render_diff
-from derive.landscape import stationary_points
-from derive.lesson import SECTIONS, build_lesson, slug
-from derive.notebook import write_notebooks
-from derive.parse import parse_expression, parse_loss
-from derive.printing import number, to_text, unicode_name
-from derive.report import ClassReport, read_submissions, verdict_json, verdict_text, write_report
+from derive.app.build import build_lesson, slug, write_report
+from derive.app.course import Outcome, build_course, read_course
+from derive.app.data import load_data
+from derive.app.files import read_submissions
+from derive.app.grading import grade_many
+from derive.core.check import check, parse_answer
+from derive.core.derivation import differentiate
+from derive.core.descend import DEFAULTS, Optimizer, Trace, descend
+from derive.core.errors import DeriveError
+from derive.core.landscape import stationary_points
+from derive.core.parse import parse_expression, parse_loss
+from derive.core.symbols import to_text
+from derive.show.catalog import LANGUAGES
+from derive.show.contracts import trace_json
+from derive.show.explain import render_diff
+from derive.show.lesson import SECTIONS
+from derive.show.notebook import write_notebooks
+from derive.show.printing import hazard_text, number, unicode_name
+from derive.show.report import ClassReport, verdict_json, verdict_text
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 LANGUAGE_CHOICES = {"zh": ("zh",), "en": ("en",), "all": ("zh", "en")}
@@ -250,14 +255,13 @@ def _defined_at_start(trace: Trace) -> None:
     hazard = trace.hazard
     if trace.steps == 0 and trace.status == "diverged" and hazard and hazard.kind != "overflow":
         advice = "check that row of the data" if hazard.row else "choose another --init"
-        raise DeriveError(
-            f"the loss is undefined at the start: {hazard.expression} at {hazard.where()}; {advice}"
-        )
+        operation, where = hazard_text(hazard, trace.param_names, "row {row}")
+        raise DeriveError(f"the loss is undefined at the start: {operation} at {where}; {advice}")
 
 
 def run_lesson(args: argparse.Namespace) -> int:
     loss, data, start = _problem(args)
-    derivation = derive(loss)
+    derivation = differentiate(loss)
     optimizer = Optimizer.make("sgd", lr=args.lr)
     trace = descend(derivation, start, optimizer, args.steps, data=data)
     _defined_at_start(trace)
@@ -282,7 +286,7 @@ def run_diff(args: argparse.Namespace) -> int:
     unknown = [name for name in args.wrt or () if name not in loss.params]
     if unknown:
         raise DeriveError(f"--wrt {', '.join(unknown)}: not a parameter ({', '.join(loss.params)})")
-    derivation = derive(loss)
+    derivation = differentiate(loss)
     points = None if loss.data else stationary_points(derivation)
     print(render_diff(derivation, points, args.lang, args.format, args.wrt))
     return 0
@@ -292,7 +296,7 @@ def run_check(args: argparse.Namespace) -> int:
     loss, _, _ = _problem(args)
     if args.wrt not in loss.params:
         raise DeriveError(f"--wrt {args.wrt}: not a parameter ({', '.join(loss.params)})")
-    derivation = derive(loss)
+    derivation = differentiate(loss)
     if args.answer is not None:
         if args.lang == "all":
             raise DeriveError("--lang all is for --answers reports: choose zh or en")
@@ -375,7 +379,7 @@ def run_descend(args: argparse.Namespace) -> int:
         raise DeriveError("--epochs counts passes over data: give --data, or use --steps")
     steps = args.steps if args.steps is not None or args.epochs is not None else 20
     trace = descend(
-        derive(loss),
+        differentiate(loss),
         start,
         optimizer,
         steps,
@@ -418,11 +422,11 @@ def trace_table(trace: Trace, head: int = 10, tail: int = 3) -> str:
     lines.append(f"{trace.optimizer.name}({options}): {ending}")
     hazard = trace.hazard
     if hazard is not None and hazard.kind != "overflow":
+        operation, where = hazard_text(hazard, trace.param_names, "row {row}")
         lines.append(
-            f"{hazard.expression} is not defined there: {hazard.where()}"
+            f"{operation} is not defined there: {where}"
             if trace.status == "diverged"
-            else f"{hazard.expression} is not differentiable at {hazard.where()}: "
-            "the subgradient 0 was used"
+            else f"{operation} is not differentiable at {where}: the subgradient 0 was used"
         )
     return "\n".join(lines)
 

@@ -1,0 +1,126 @@
+"""The builds: a lesson or a class report computed, rendered and written into its folder
+atomically (all files appear at once, or none change)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from derive.app.parallel import in_parallel
+from derive.core.derivation import Derivation
+from derive.core.descend import Trace
+from derive.core.experiments import run_experiments
+from derive.show import figures
+from derive.show.catalog import LANGUAGES, messages
+from derive.show.html import markdown_to_html
+from derive.show.lesson import (
+    Claim,
+    applicable_sections,
+    lesson_figures,
+    lesson_view,
+    render_markdown,
+)
+from derive.show.report import ClassReport, class_csv, class_markdown
+
+
+def slug(text: str) -> str:
+    """A folder name for a loss: readable, and distinct for distinct losses."""
+    readable = re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:40] or "loss"
+    return f"{readable}-{hashlib.sha256(text.encode()).hexdigest()[:6]}"
+
+
+def build_lesson(
+    derivation: Derivation,
+    trace: Trace,
+    out: Path,
+    languages: tuple[str, ...] = LANGUAGES,
+    figure_formats: tuple[str, ...] = ("png",),
+    data: Mapping[str, np.ndarray] | None = None,
+    start: Mapping[str, float] | None = None,
+    sections: tuple[str, ...] | None = None,
+    starts: tuple[tuple[float, ...], ...] | None = None,
+    claims: tuple[Claim, ...] = (),
+    parallel: bool = True,
+) -> list[Path]:
+    """Write the lesson into `out` atomically: all files appear at once, or none change.
+
+    `starts` sets the landscape section's starting points; `claims` are a source's printed
+    values, shown beside the true ones. `parallel` renders the languages in forked processes.
+    """
+    data = data or {}
+    start = start or dict(zip(trace.param_names, trace.params[0], strict=True))
+    experiments = run_experiments(derivation, trace, start, data, starts)
+    chosen = applicable_sections(experiments, bool(derivation.loss.data), sections, bool(claims))
+    out = Path(out)
+
+    def write(staging: Path, language: str) -> None:
+        relative = Path("figures") / language
+        made = lesson_figures(derivation, trace, experiments, language, data, chosen)
+        figures.render(made, staging / relative, figure_formats, language)
+        paths = {name: (relative / f"{name}.png").as_posix() for name in made}
+        view = lesson_view(derivation, trace, experiments, language, paths, chosen, claims)
+        markdown = render_markdown(view)
+        (staging / f"lesson.{language}.md").write_text(markdown, encoding="utf-8")
+        html = markdown_to_html(markdown, language, view.title, staging)
+        (staging / f"lesson.{language}.html").write_text(html, encoding="utf-8")
+
+    def write_all(staging: Path) -> None:
+        if parallel:
+            in_parallel(lambda language: write(staging, language), languages)
+        else:
+            for language in languages:
+                write(staging, language)
+
+    write_folder(out, write_all)
+    return sorted(p.relative_to(out.parent) for p in out.rglob("*") if p.is_file())
+
+
+def write_report(
+    report: ClassReport, derivation: Derivation, wrt: str, out: Path, languages: tuple[str, ...]
+) -> list[Path]:
+    """grades.csv and report.<lang>.md/.html, written atomically into `out`."""
+    out = Path(out)
+
+    def write_all(staging: Path) -> None:
+        (staging / "grades.csv").write_text(class_csv(report, wrt), encoding="utf-8")
+
+        def write(language: str) -> None:
+            markdown = class_markdown(report, derivation, wrt, language)
+            (staging / f"report.{language}.md").write_text(markdown, encoding="utf-8")
+            title = messages(language)["check"]["title"]
+            html = markdown_to_html(markdown, language, title, staging)
+            (staging / f"report.{language}.html").write_text(html, encoding="utf-8")
+
+        in_parallel(write, languages)
+
+    write_folder(out, write_all)
+    return sorted(p for p in out.iterdir())
+
+
+def write_folder(out: Path, write) -> None:
+    """write(staging) fills a new folder beside `out`, which then replaces `out` whole."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        write(staging)
+        _replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _replace(staging: Path, out: Path) -> None:
+    """Swap the finished folder in; the old lesson stays intact until the new one is whole."""
+    if out.exists():
+        retired = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+        out.rename(retired / out.name)
+        staging.rename(out)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        staging.rename(out)
