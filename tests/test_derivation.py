@@ -7,7 +7,6 @@ import pytest
 import sympy
 
 from derive.core.derivation import differentiate
-from derive.core.landscape import stationary_points
 from derive.core.numeric import NUMPY_FUNCTIONS, numeric
 from derive.core.parse import parse_loss
 from derive.show.printing import to_latex, to_unicode
@@ -189,41 +188,6 @@ def test_symbolic_work_never_sees_the_number_of_rows():
     assert total.limits[0][2].is_Symbol  # n stays a symbol: the cost is the same for any n
     for partial in differentiate(loss).partials:
         assert all(s.limits[0][2].is_Symbol for s in partial.textbook.atoms(sympy.Sum))
-
-
-def quartic_stationary_points_by_hand():
-    roots = sorted(r.real for r in np.roots([4, 0, -8, 0.5]) if abs(r.imag) < 1e-12)
-    return [(r, "minimum" if 12 * r**2 - 8 > 0 else "maximum") for r in roots]
-
-
-def test_stationary_points_of_seed_004_quartic():
-    points = stationary_points(differentiate(parse_loss("x**4 - 4*x**2 + 0.5*x")))
-    expected = quartic_stationary_points_by_hand()
-    assert (
-        [p.kind for p in points]
-        == [kind for _, kind in expected]
-        == ["minimum", "maximum", "minimum"]
-    )
-    for point, (root, _) in zip(points, expected, strict=True):
-        assert point.values[0] == pytest.approx(root, abs=1e-12)
-        assert point.loss == pytest.approx(root**4 - 4 * root**2 + 0.5 * root, abs=1e-12)
-
-
-@pytest.mark.parametrize(
-    ("text", "values", "kind"),
-    [
-        ("x**2 - y**2", (0.0, 0.0), "saddle"),
-        ("(w-3)**2", (3.0,), "minimum"),
-        ("x**2 + 2*y**2", (0.0, 0.0), "minimum"),
-        ("-(x**2) - (y-1)**2", (0.0, 1.0), "maximum"),
-        ("(1 - x)**2 + 100*(y - x**2)**2", (1.0, 1.0), "minimum"),
-        ("x**3", (0.0,), "degenerate"),
-    ],
-)
-def test_single_stationary_points_and_their_kind(text, values, kind):
-    (point,) = stationary_points(differentiate(parse_loss(text)))
-    assert point.values == pytest.approx(values, abs=1e-9)
-    assert point.kind == kind
 
 
 def test_cross_entropy_stays_finite_where_the_literal_formula_gives_nan():

@@ -22,7 +22,7 @@ from derive.show.html import markdown_to_html
 from derive.show.lesson import (
     Claim,
     applicable_sections,
-    lesson_figures,
+    figure_words,
     lesson_view,
     render_markdown,
 )
@@ -61,13 +61,16 @@ def build_lesson(
 
     def write(staging: Path, language: str) -> None:
         relative = Path("figures") / language
-        made = lesson_figures(derivation, trace, experiments, language, data, chosen)
+        words = figure_words(language, experiments, trace)
+        with figures.styled(language):
+            made = figures.lesson_figures(derivation, trace, experiments, words, data, chosen)
         figures.render(made, staging / relative, figure_formats, language)
         paths = {name: (relative / f"{name}.png").as_posix() for name in made}
         view = lesson_view(derivation, trace, experiments, language, paths, chosen, claims)
         markdown = render_markdown(view)
         (staging / f"lesson.{language}.md").write_text(markdown, encoding="utf-8")
-        html = markdown_to_html(markdown, language, view.title, staging)
+        drawn = {path: staging / path for path in paths.values()}
+        html = markdown_to_html(markdown, language, view.page_title, drawn)
         (staging / f"lesson.{language}.html").write_text(html, encoding="utf-8")
 
     def write_all(staging: Path) -> None:
@@ -94,7 +97,7 @@ def write_report(
             markdown = class_markdown(report, derivation, wrt, language)
             (staging / f"report.{language}.md").write_text(markdown, encoding="utf-8")
             title = messages(language)["check"]["title"]
-            html = markdown_to_html(markdown, language, title, staging)
+            html = markdown_to_html(markdown, language, title, contents=False)
             (staging / f"report.{language}.html").write_text(html, encoding="utf-8")
 
         in_parallel(write, languages)

@@ -26,7 +26,7 @@ from derive.core.check import check, parse_answer
 from derive.core.derivation import differentiate
 from derive.core.descend import DEFAULTS, Optimizer, Trace, descend
 from derive.core.errors import DeriveError
-from derive.core.landscape import stationary_points
+from derive.core.landscape import landscape
 from derive.core.parse import parse_expression, parse_loss
 from derive.core.symbols import to_text
 from derive.show.catalog import LANGUAGES
@@ -287,7 +287,7 @@ def run_diff(args: argparse.Namespace) -> int:
     if unknown:
         raise DeriveError(f"--wrt {', '.join(unknown)}: not a parameter ({', '.join(loss.params)})")
     derivation = differentiate(loss)
-    points = None if loss.data else stationary_points(derivation)
+    points = None if loss.data else landscape(derivation).points
     print(render_diff(derivation, points, args.lang, args.format, args.wrt))
     return 0
 

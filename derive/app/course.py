@@ -362,6 +362,8 @@ def _write_index(course: Course, outcomes: list[Outcome], out: Path) -> None:
             if kind == "md":
                 path.write_text(text, encoding="utf-8")
             else:
+                links = frozenset(f"{o.slug}/lesson.{language}.html" for o in outcomes if o.slug)
                 path.write_text(
-                    markdown_to_html(text, language, course.title, out), encoding="utf-8"
+                    markdown_to_html(text, language, course.title, links=links, contents=False),
+                    encoding="utf-8",
                 )

@@ -19,6 +19,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import font_manager
 
+from derive.core.grid import loss_function, predictor
+from derive.show.printing import to_latex
+
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
 CJK_FONTS = (
     Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
@@ -224,7 +227,7 @@ def loss_curve(losses: np.ndarray, words: Mapping[str, str]) -> plt.Figure:
         words["loss"],
     )
     ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.set_title(words["loss_title"])
+    ax.set_title(words["main_loss_title"])
     return _margins(fig)
 
 
@@ -237,14 +240,17 @@ def parameters(params: np.ndarray, names: Sequence[str], words: Mapping[str, str
     ax.set_xlabel(words["iteration"])
     ax.set_ylabel(words["value"])
     ax.legend(loc="best")
-    ax.set_title(words["params_title"])
+    ax.set_title(words["main_params_title"])
     return _margins(fig)
 
 
-def rate_panels(loss: Loss, runs, names: Sequence[str], words: Mapping[str, str]) -> plt.Figure:
+def rate_panels(
+    loss: Loss, runs, names: Sequence[str], labels: Sequence[str], words: Mapping[str, str]
+) -> plt.Figure:
     """One panel a learning rate, side by side: the same start, the same number of steps."""
     fig, axes = plt.subplots(1, len(runs), figsize=(3.2 * len(runs), 3.3), squeeze=False)
-    for ax, (run, color) in zip(axes[0], zip(runs, OKABE_ITO[1:], strict=False), strict=True):
+    panels = zip(runs, OKABE_ITO[1:], labels, strict=False)
+    for ax, (run, color, label) in zip(axes[0], panels, strict=True):
         if len(names) <= 2:
             _landscape(ax, loss, [run.trace.params], names)
             _path(ax, loss, run.trace.params, color, None, arrows=True)
@@ -256,7 +262,7 @@ def rate_panels(loss: Loss, runs, names: Sequence[str], words: Mapping[str, str]
                 words["loss"],
             )
         eta = run.trace.optimizer.options["lr"]
-        ax.set_title(f"η = {eta:g}\n{words['behaviour_' + run.behaviour]}", fontsize=10)
+        ax.set_title(f"η = {eta:g}\n{label}", fontsize=10)
     return _margins(fig, left=0.06, right=0.99, bottom=0.16, top=0.8, wspace=0.32)
 
 
@@ -277,7 +283,7 @@ def compare(
         _landscape(
             ax,
             loss,
-            [r.trace.params for r in runs if r.behaviour != "diverges"]
+            [r.trace.params for r in runs if r.behaviour.shape != "diverges"]
             or [runs[0].trace.params[:1]],
             names,
         )
@@ -389,3 +395,39 @@ def render(
                 fig.savefig(buffer, format=extension, metadata=metadata)
                 (folder / f"{name}.{extension}").write_bytes(buffer.getvalue())
             plt.close(fig)
+
+
+def lesson_figures(derivation, trace, experiments, words, data, sections) -> dict:
+    """The figures of a lesson, by name (not yet written). `words` holds the figure words of
+    the lesson's language, titles already chosen from the runs' facts, and labels."""
+    names = tuple(f"${to_latex(s)}$" for s in derivation.loss.symbols)  # matplotlib mathtext
+    loss = loss_function(derivation, data)
+    path = trace.params
+    out = {}
+    if len(names) <= 2 and "loss" in sections:
+        out["graph"] = graph(loss, path, names, words)
+    if "descent" in sections:
+        if len(names) <= 2:
+            out["descent"] = descent(loss, path, names, words)
+        out["loss"] = loss_curve(trace.loss, words)
+        out["params"] = parameters(trace.params, names, words)
+        model = experiments.model
+        if model is not None:
+            predict = predictor(model, trace.param_names, trace.params[-1])
+            if np.all(np.isfinite(trace.params[-1])):
+                out["fit"] = fit(model, data, predict, words)
+    if "rates" in sections and experiments.rates:
+        out["rates"] = rate_panels(loss, experiments.rates, names, words["rate_labels"], words)
+    if "batch" in sections and experiments.batches:
+        out["batch"] = batches(experiments.batches, words["batch_labels"], experiments.rows, words)
+    if "optimizers" in sections and experiments.optimizers:
+        out["optimizers"] = compare(
+            loss, experiments.optimizers, names, words["optimizer_labels"], words
+        )
+    if "landscape" in sections and experiments.starts:
+        labels = [
+            ", ".join(f"{n} = {v:g}" for n, v in zip(names, s.start, strict=True))
+            for s in experiments.starts
+        ]
+        out["starts"] = starts(loss, experiments.starts, names, labels, words)
+    return out
