@@ -26,11 +26,12 @@ from derive.core.check import check, parse_answer
 from derive.core.derivation import differentiate
 from derive.core.descend import DEFAULTS, Optimizer, Trace, descend
 from derive.core.errors import DeriveError
+from derive.core.facts import measure
 from derive.core.landscape import landscape
 from derive.core.parse import parse_expression, parse_loss
 from derive.core.symbols import to_text
 from derive.show.catalog import LANGUAGES
-from derive.show.contracts import trace_json
+from derive.show.contracts import behaviour_json, trace_json
 from derive.show.explain import render_diff
 from derive.show.lesson import SECTIONS
 from derive.show.notebook import write_notebooks
@@ -287,8 +288,8 @@ def run_diff(args: argparse.Namespace) -> int:
     if unknown:
         raise DeriveError(f"--wrt {', '.join(unknown)}: not a parameter ({', '.join(loss.params)})")
     derivation = differentiate(loss)
-    points = None if loss.data else landscape(derivation).points
-    print(render_diff(derivation, points, args.lang, args.format, args.wrt))
+    shape = None if loss.data else landscape(derivation)
+    print(render_diff(derivation, shape, args.lang, args.format, args.wrt))
     return 0
 
 
@@ -378,8 +379,9 @@ def run_descend(args: argparse.Namespace) -> int:
     if args.epochs is not None and not data:
         raise DeriveError("--epochs counts passes over data: give --data, or use --steps")
     steps = args.steps if args.steps is not None or args.epochs is not None else 20
+    derivation = differentiate(loss)
     trace = descend(
-        differentiate(loss),
+        derivation,
         start,
         optimizer,
         steps,
@@ -391,7 +393,10 @@ def run_descend(args: argparse.Namespace) -> int:
     )
     _defined_at_start(trace)
     if args.json:
-        print(json.dumps(trace_json(trace, to_text(loss.expr)), ensure_ascii=False))
+        document = trace_json(trace, to_text(loss.expr))
+        facts = measure(derivation, trace, data)
+        document["behaviour"] = behaviour_json(facts, trace.param_names)
+        print(json.dumps(document, ensure_ascii=False))
     else:
         print(trace_table(trace))
     return 0

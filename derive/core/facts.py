@@ -31,7 +31,7 @@ import numpy as np
 
 from derive.core.derivation import Derivation
 from derive.core.descend import Trace
-from derive.core.landscape import Kind, Landscape, Minimum, StationaryPoint, refine
+from derive.core.landscape import Kind, Landscape, Minimum, StationaryPoint, landscape, refine
 from derive.core.models import separating
 from derive.core.numeric import hessian
 
@@ -146,8 +146,11 @@ def behaviour(trace: Trace, setting: Problem) -> Behaviour:
 
 def _behaviour(trace: Trace, setting: Problem) -> Behaviour:
     params, losses = trace.params, trace.loss
-    finite = np.all(np.isfinite(params), axis=1) & np.isfinite(losses)
+    placed = np.all(np.isfinite(params), axis=1)
+    finite = placed & np.isfinite(losses)
     last = int(np.nonzero(finite)[0][-1]) if finite.any() else 0
+    # where the parameters are still numbers, though the loss may have overflowed already
+    located = int(np.nonzero(placed)[0][-1]) if placed.any() else 0
     end = params[last]
     resolution = setting.resolution
     minimum = _reference(trace, setting, end)
@@ -198,7 +201,7 @@ def _behaviour(trace: Trace, setting: Problem) -> Behaviour:
             **common,
         )
     if pstar is None:
-        return _without_minimiser(trace, params[: last + 1], moves, increases, common)
+        return _without_minimiser(trace, moves, increases, heads_off, common)
     distances = np.linalg.norm(params[: last + 1] - pstar, axis=1)
     tolerance = max(CONVERGED * distances[0], resolution.params)
     period = _period(params[: last + 1], resolution)
@@ -207,7 +210,7 @@ def _behaviour(trace: Trace, setting: Problem) -> Behaviour:
     outside = np.nonzero(distances > tolerance)[0]
     converged_at = 0 if not len(outside) else int(outside[-1]) + 1
     converged = trace.status != "diverged" and period is None and converged_at <= last
-    by_direction = _crossings(params[: last + 1], pstar, setting, resolution)
+    by_direction = _crossings(params[: located + 1], pstar, setting, resolution)
     crossings = int(np.sum(np.any(by_direction, axis=1))) if by_direction.size else 0
     if trace.status == "diverged":
         shape = Shape.DIVERGES
@@ -357,17 +360,16 @@ def _escaped_saddle(params, landscape: Landscape) -> bool:
     return False
 
 
-def _without_minimiser(trace, params, moves, increases, common) -> Behaviour:
-    """No minimum to measure against: iterates running off with growing steps diverge; a loss
-    that falls at every step is monotone."""
+def _without_minimiser(trace, moves, increases, heads_off, common) -> Behaviour:
+    """No minimum to measure against, so nothing to overshoot: iterates running off with
+    growing steps, or running off while the loss rises on the way, diverge; a loss that never
+    rises is monotone; one that rises without the run heading off oscillates."""
     third = max(1, -(-len(moves) // 3))
     growing = len(moves) >= 2 and moves[-third:].max() > moves[:third].max() * (1 + SWING)
-    if trace.status == "diverged" or growing:
+    if trace.status == "diverged" or growing or (increases and heads_off):
         shape = Shape.DIVERGES
     elif increases == 0:
         shape = Shape.MONOTONE
-    elif len(moves) and moves[-third:].max() < moves[:third].max() * (1 - SWING):
-        shape = Shape.OVERSHOOTS
     else:
         shape = Shape.OSCILLATING
     return Behaviour(
@@ -382,3 +384,14 @@ def _without_minimiser(trace, params, moves, increases, common) -> Behaviour:
         tolerance=None,
         **common,
     )
+
+
+def measure(derivation: Derivation, trace: Trace, data: Mapping[str, np.ndarray]) -> Behaviour:
+    """The facts of one run on its own: its landscape, its noise floors, its behaviour."""
+    start = tuple(float(v) for v in trace.params[0])
+    shape = landscape(derivation, data, start)
+    start_gradient = (
+        float(np.linalg.norm(trace.grad[0])) if np.all(np.isfinite(trace.grad[0])) else 0.0
+    )
+    setting = problem(derivation, shape, data, start, float(trace.loss[0]), start_gradient)
+    return behaviour(trace, setting)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from derive.core.descend import Trace
+from derive.core.facts import Behaviour
 from derive.show.printing import to_unicode
 
 
@@ -55,3 +56,24 @@ def _stop(trace: Trace) -> dict | None:
 def _finite(value: float) -> float | None:
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+def behaviour_json(facts: Behaviour, names: tuple[str, ...]) -> dict:
+    """What the run did (the facts stage), as the trace's "behaviour" field."""
+    minimiser = None
+    if facts.minimiser is not None:
+        minimiser = {n: _finite(v) for n, v in zip(names, facts.minimiser, strict=True)}
+    return {
+        "shape": facts.shape.value,
+        "converged": facts.converged,
+        "crossings": facts.crossings,
+        "loss_increases": facts.loss_increases,
+        "final_distance": None if facts.final_distance is None else _finite(facts.final_distance),
+        "minimiser": minimiser,
+        "unbounded_below": facts.unbounded_below,
+        "converged_at": facts.converged_at,
+        "period": facts.period,
+        "infimum_not_attained": facts.infimum_not_attained,
+        "escaped_saddle": facts.escaped_saddle,
+        "final_gradient": _finite(facts.final_gradient),
+    }

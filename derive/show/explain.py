@@ -7,13 +7,14 @@ words (rule names, in Chinese or English) come from the message catalogs in temp
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import sympy
 
 from derive.core.derivation import Derivation, Partial, Step
-from derive.core.landscape import StationaryPoint
+from derive.core.landscape import Landscape, Minimum, StationaryPoint
 from derive.core.symbols import to_text
 from derive.show.catalog import environment, messages
 from derive.show.printing import number, number_text, to_latex, to_unicode
@@ -144,16 +145,21 @@ def step_json(step: Step, params: tuple[str, ...]) -> dict:
 
 def render_diff(
     derivation: Derivation,
-    points: tuple[StationaryPoint, ...] | None,
+    shape: Landscape | None,
     language: str,
     form: str,
     wrt: tuple[str, ...] | None = None,
 ) -> str:
-    """Every partial (or those in `wrt`) with its steps, as text, LaTeX or JSON."""
+    """Every partial (or those in `wrt`) with its steps, as text, LaTeX or JSON; and, for a
+    loss without data, its stationary points and what is proven about its minimum."""
     loss = derivation.loss
     partials = [p for p in derivation.partials if wrt is None or p.param in wrt]
+    points = None if shape is None else shape.points
     if form == "json":
-        return json.dumps(_diff_json(derivation, partials, points), ensure_ascii=False, indent=2)
+        document = _diff_json(derivation, partials, points)
+        if shape is not None:
+            document["minimum"] = _minimum_json(shape)
+        return json.dumps(document, ensure_ascii=False, indent=2)
     notation = LATEX if form == "latex" else UNICODE
     catalog = messages(language)
     single = len(loss.params) == 1
@@ -173,8 +179,8 @@ def render_diff(
         else [
             {
                 "where": _where(loss.symbols, p, notation),
-                "kind": catalog["diff"][p.kind],
-                "loss": number_text(p.loss) if notation is UNICODE else number(p.loss),
+                "kind": catalog["diff"]["global_minimum" if p.global_minimum else p.kind],
+                "loss": (number_text if notation is UNICODE else number)(_chopped(p.loss, points)),
             }
             for p in points
         ]
@@ -184,6 +190,7 @@ def render_diff(
         "loss_text": to_unicode(loss.expr, loss.params),
         "partials": views,
         "stationary": stationary,
+        "verdict": None if shape is None else _verdict(shape, catalog["diff"], notation),
     }
     template = environment.get_template("diff.tex.j2" if form == "latex" else "diff.txt.j2")
     return template.render(view=view, words=catalog["diff"]).rstrip("\n")
@@ -211,6 +218,36 @@ def _where(symbols, point: StationaryPoint, notation: Notation) -> str:
     )
 
 
+def _chopped(value: float, points) -> float:
+    """A stationary value that is rounding error next to the others prints as 0."""
+    scale = max([1.0, *(abs(p.loss) for p in points)])
+    return 0.0 if abs(value) <= 1e-12 * scale else value
+
+
+def _verdict(shape: Landscape, words: Mapping[str, str], notation: Notation) -> str | None:
+    """What is proven about the minimum, in a line; None when nothing is."""
+    written = number_text if notation is UNICODE else number
+    if shape.minimum is Minimum.UNBOUNDED_BELOW:
+        return words["unbounded"]
+    if shape.minimum is Minimum.NOT_ATTAINED:
+        return words["not_attained"].format(infimum=written(shape.infimum))
+    if shape.minimum is Minimum.AT_EDGE:
+        return words["at_edge"].format(infimum=written(shape.infimum))
+    if not shape.complete and shape.search_bound is not None:
+        return words["searched"].format(bound=written(shape.search_bound))
+    return None
+
+
+def _minimum_json(shape: Landscape) -> dict:
+    infimum = shape.infimum
+    return {
+        "status": shape.minimum.value,
+        "infimum": None if infimum is None or not math.isfinite(infimum) else infimum,
+        "complete": shape.complete,
+        "search_bound": shape.search_bound,
+    }
+
+
 def _diff_json(derivation, partials, points) -> dict:
     loss = derivation.loss
     return {
@@ -236,6 +273,7 @@ def _diff_json(derivation, partials, points) -> dict:
                 "kind": p.kind,
                 "loss": p.loss,
                 "exact": None if p.exact is None else [to_text(v) for v in p.exact],
+                "global_minimum": p.global_minimum,
             }
             for p in points
         ],

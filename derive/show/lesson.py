@@ -424,12 +424,13 @@ class _Builder:
                 proof=proof,
             )
         if shape.minimum is Minimum.UNBOUNDED_BELOW:
-            return w("loss.unbounded", where=self._approach(shape, "unbounded"))
+            where = self._approach(shape, "loss.unbounded_toward", "loss.unbounded_along")
+            return w("loss.unbounded", where=where)
         if shape.minimum is Minimum.NOT_ATTAINED:
             return w(
                 "loss.not_attained",
                 infimum=self.numbers.loss_tex(shape.infimum),
-                where=self._approach(shape, "approached"),
+                where=self._approach(shape, "loss.approached_toward", "loss.approached_along"),
             )
         if shape.minimum is Minimum.AT_EDGE:
             return w(
@@ -459,7 +460,7 @@ class _Builder:
             return w("loss.found", point=point, loss=self.numbers.loss_tex(main.minimiser_loss))
         return ""
 
-    def _approach(self, shape: Landscape, kind: str) -> str:
+    def _approach(self, shape: Landscape, toward: str, along: str) -> str:
         where = shape.approached
         if where is None:
             return ""
@@ -467,9 +468,9 @@ class _Builder:
             end = tex_number(where[0])
             if math.isfinite(where[0]):
                 end += "^{+}" if self.experiments.problem.start[0] > where[0] else "^{-}"
-            return self.words(f"loss.{kind}_toward", symbol=self.symbols[0], end=end)
+            return self.words(toward, symbol=self.symbols[0], end=end)
         direction = r"\left(" + ", ".join(tex_number(round(d, 4)) for d in where) + r"\right)"
-        return self.words(f"loss.{kind}_along", direction=direction)
+        return self.words(along, direction=direction)
 
     # -- the derivation --------------------------------------------------------------------
     def _partial(self, partial: Partial, derivation: Derivation, name: str = "L") -> PartialView:
@@ -775,8 +776,12 @@ class _Builder:
             )
         after = ()
         if closest is not None and len(self.experiments.rates) > 1:
+            rate = tex_number(float(closest.trace.optimizer.options["lr"]))
+            facts = closest.behaviour
             after = (
-                w("rates.fastest", rate=tex_number(float(closest.trace.optimizer.options["lr"]))),
+                w("rates.first", rate=rate, step=facts.converged_at)
+                if facts.converged
+                else w("rates.fastest", rate=rate),
             )
         header = tuple(w(f"rates.{k}") for k in ("rate", "name", "happened", "final_loss"))
         return intro, tuple(bullets), tuple(notes), Table(header, tuple(rows)), after
@@ -1256,7 +1261,11 @@ def _rate_name(facts: Behaviour, fastest: bool) -> str:
 
 
 def _closest(runs: tuple[Run, ...]) -> Run | None:
-    """The run that ended nearest its minimiser (a tie goes to the larger rate's... the first)."""
+    """The run that did best: the first to get within tolerance, or, when none did, the one
+    that ended nearest its minimiser."""
+    converged = [r for r in runs if r.behaviour.converged]
+    if converged:
+        return min(converged, key=lambda r: r.behaviour.converged_at)
     measured = [
         r
         for r in runs
