@@ -23,7 +23,7 @@ def test_chinese_words(derive_cli):
     out = derive_cli("diff", "--loss", "(w-3)**2", "--lang", "zh").out
     assert "链式法则，令 u = w − 3" in out and "幂法则" in out
     assert "dL/dw = 2(w − 3)" in out
-    assert "w = 3  (极小值点, L = 0)" in out
+    assert "w = 3  (全局最小值点, L = 0)" in out  # a quadratic with L'' = 2 > 0
 
 
 def test_wrt_selects_one_partial(derive_cli):
