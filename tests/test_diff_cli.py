@@ -34,9 +34,9 @@ def test_wrt_selects_one_partial(derive_cli):
 def test_seed_004_quartic_lists_its_three_stationary_points(derive_cli):
     out = derive_cli("diff", "--loss", "x**4 - 4*x**2 + 0.5*x").out
     assert "dL/dx = 4x³ − 8x + 1/2" in out
-    assert "x = −1.44448  (minimum" in out
+    assert "x = −1.44448  (global minimum" in out  # the lower of the two: 0.5x < 0 there
     assert "x = 0.0626228  (maximum" in out
-    assert "x = 1.38186  (minimum" in out
+    assert "x = 1.38186  (local minimum" in out
 
 
 def test_saddle(derive_cli):
@@ -65,7 +65,13 @@ def test_json_format_is_the_rule_tree(derive_cli):
     assert tree["rule"] == "chain" and tree["inner"] == "w − 3"
     assert [s["rule"] for s in tree["substeps"]] == ["power", "sum"]
     assert doc["stationary_points"] == [
-        {"params": {"w": 3.0}, "kind": "minimum", "loss": 0.0, "exact": ["3"]}
+        {
+            "params": {"w": 3.0},
+            "kind": "minimum",
+            "loss": 0.0,
+            "exact": ["3"],
+            "global_minimum": True,
+        }
     ]
 
 

@@ -29,9 +29,18 @@ from sympy.calculus.util import continuous_domain
 
 from derive.core.budget import attempt
 from derive.core.derivation import Derivation
+from derive.core.numeric import NUMPY_FUNCTIONS, numeric
 from derive.core.numeric import hessian as numeric_hessian
-from derive.core.numeric import numeric
 
+# derive's own functions (σ, softplus) for NumPy and for mpmath at 40 digits
+FLOATS = [NUMPY_FUNCTIONS, "numpy"]
+DIGITS_MODULES = [
+    {
+        "sigmoid": lambda z: 1 / (1 + mpmath.exp(-z)),
+        "softplus": lambda z: mpmath.log1p(mpmath.exp(z)),
+    },
+    "mpmath",
+]
 SEARCH_BOUND = 10.0  # the numeric search, when one is needed, covers [−10, 10] in each parameter
 SYMBOLIC_BUDGET = 2.0  # seconds for one symbolic step (a domain, a solve, a limit)
 DIGITS = 40  # precision of the Newton check of a numeric root
@@ -364,9 +373,9 @@ def _verdict(points, ends, closed_values) -> Landscape:
 
 def _numeric_one(expr, w) -> Landscape:
     """Sign changes of L' on a fine grid of [−10, 10], each checked by Newton at 40 digits."""
-    loss = sympy.lambdify(w, expr, modules="numpy")
-    slope = sympy.lambdify(w, sympy.diff(expr, w), modules="numpy")
-    curve = sympy.lambdify(w, sympy.diff(expr, w, 2), modules="numpy")
+    loss = sympy.lambdify(w, expr, modules=FLOATS)
+    slope = sympy.lambdify(w, sympy.diff(expr, w), modules=FLOATS)
+    curve = sympy.lambdify(w, sympy.diff(expr, w, 2), modules=FLOATS)
     grid = np.linspace(-SEARCH_BOUND, SEARCH_BOUND, 4001)
     with np.errstate(all="ignore"):
         values = np.broadcast_to(np.asarray(slope(grid), dtype=float), grid.shape)
@@ -393,9 +402,9 @@ class _Newton1:
     """Newton's method on L' at 40 digits: a root only where it converges."""
 
     def __init__(self, expr, w):
-        self.slope = sympy.lambdify(w, sympy.diff(expr, w), modules="mpmath")
-        self.curve = sympy.lambdify(w, sympy.diff(expr, w, 2), modules="mpmath")
-        self.loss = sympy.lambdify(w, expr, modules="mpmath")
+        self.slope = sympy.lambdify(w, sympy.diff(expr, w), modules=DIGITS_MODULES)
+        self.curve = sympy.lambdify(w, sympy.diff(expr, w, 2), modules=DIGITS_MODULES)
+        self.loss = sympy.lambdify(w, expr, modules=DIGITS_MODULES)
 
     def __call__(self, x: float) -> float | None:
         with mpmath.workdps(DIGITS):
@@ -624,13 +633,13 @@ class _Functions:
         if self._precise is None:
             loss = self.derivation.loss
             self._precise = (
-                sympy.lambdify(loss.symbols, loss.expr, modules="mpmath"),
+                sympy.lambdify(loss.symbols, loss.expr, modules=DIGITS_MODULES),
                 [
-                    sympy.lambdify(loss.symbols, g, modules="mpmath")
+                    sympy.lambdify(loss.symbols, g, modules=DIGITS_MODULES)
                     for g in self.derivation.gradient
                 ],
                 sympy.lambdify(
-                    loss.symbols, sympy.hessian(loss.expr, loss.symbols), modules="mpmath"
+                    loss.symbols, sympy.hessian(loss.expr, loss.symbols), modules=DIGITS_MODULES
                 ),
             )
         return self._precise

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import sympy
 
 from derive.core.derivation import Derivation, Partial, Step
-from derive.core.landscape import Landscape, Minimum, StationaryPoint
+from derive.core.landscape import Kind, Landscape, Minimum, StationaryPoint
 from derive.core.symbols import to_text
 from derive.show.catalog import environment, messages
 from derive.show.printing import number, number_text, to_latex, to_unicode
@@ -179,7 +179,7 @@ def render_diff(
         else [
             {
                 "where": _where(loss.symbols, p, notation),
-                "kind": catalog["diff"]["global_minimum" if p.global_minimum else p.kind],
+                "kind": catalog["diff"][_kind_key(p, points)],
                 "loss": (number_text if notation is UNICODE else number)(_chopped(p.loss, points)),
             }
             for p in points
@@ -216,6 +216,17 @@ def _where(symbols, point: StationaryPoint, notation: Notation) -> str:
     return ", ".join(
         f"{notation.expr(s, ())} = {text}" for s, text in zip(symbols, shown, strict=True)
     )
+
+
+def _kind_key(point: StationaryPoint, points) -> str:
+    """global minimum when proven; local when another minimum is lower; else the kind."""
+    if point.global_minimum:
+        return "global_minimum"
+    if point.kind is Kind.MINIMUM and any(
+        p.kind is Kind.MINIMUM and p.loss < point.loss for p in points
+    ):
+        return "local_minimum"
+    return point.kind.value
 
 
 def _chopped(value: float, points) -> float:
