@@ -125,27 +125,8 @@ def descend(
         interval = "epoch"
         updates_per_schedule_step = -(-rows // batch_size) if batch_size else 1
         steps = (epochs or 0) * updates_per_schedule_step
-    schedule_steps = steps // updates_per_schedule_step
-    lr = float(optimizer.options["lr"])
-    momenta = None
-    if schedule is None:
-        rates = [lr] * (schedule_steps + 1)
-    else:
-        schedule = schedule.resolved(lr, schedule_steps)
-        rates = schedule.rates(lr, schedule_steps + 1)
-        momenta = schedule.momenta(schedule_steps + 1)
-        if momenta is not None and optimizer.momentum_option is None:
-            raise DeriveError(
-                f"schedule {schedule.name} cycles the momentum, and {optimizer.name} has no "
-                "momentum or betas (torch refuses it too): add cycle_momentum=false"
-            )
-    per_update = [rates[t // updates_per_schedule_step] for t in range(steps + 1)]
-    momentum_per_update = (
-        None
-        if momenta is None
-        else [momenta[t // updates_per_schedule_step] for t in range(steps + 1)]
-    )
-    options_at = _options_at(optimizer, schedule, per_update, momentum_per_update)
+    schedule, rates, momenta = _scheduled(optimizer, schedule, steps, updates_per_schedule_step)
+    options_at = _options_at(optimizer, schedule, rates, momenta)
     options = optimizer.options
     plain = (
         optimizer.name == "sgd"
@@ -154,7 +135,7 @@ def descend(
         and not worked_steps
     )
     if not columns and plain:
-        run = _plain_on_floats(scalar_numeric(derivation), p0, per_update, steps, tol)
+        run = _plain_on_floats(scalar_numeric(derivation), p0, rates, steps, tol)
         worked = ()
     else:
         run, worked = _vectorized(
@@ -182,18 +163,38 @@ def descend(
         params=params,
         loss=np.array(losses, dtype=float),
         grad=_matrix(grads, len(names)),
-        lr=np.array(per_update[:length], dtype=float),
+        lr=np.array(rates[:length], dtype=float),
         status=status,
         batch_size=batch_size,
         seed=seed,
         hazard=hazard,
         schedule=schedule,
         schedule_interval=interval,
-        momentum=None
-        if momentum_per_update is None
-        else np.array(momentum_per_update[:length], dtype=float),
+        momentum=None if momenta is None else np.array(momenta[:length], dtype=float),
         worked=worked,
     )
+
+
+def _scheduled(
+    optimizer: Optimizer, schedule: Schedule | None, steps: int, per: int
+) -> tuple[Schedule | None, list[float], list[float] | None]:
+    """The schedule as resolved for this run, and the rate (and cycled momentum) of the update
+    from each θ_t, t = 0..steps, when the scheduler steps once every `per` updates."""
+    lr = float(optimizer.options["lr"])
+    if schedule is None:
+        return None, [lr] * (steps + 1), None
+    count = steps // per + 1
+    schedule = schedule.resolved(lr, count - 1)
+    rates, momenta = schedule.rates(lr, count), schedule.momenta(count)
+    if momenta is not None and optimizer.momentum_option is None:
+        raise DeriveError(
+            f"schedule {schedule.name} cycles the momentum, and {optimizer.name} has no "
+            "momentum or betas (torch refuses it too): add cycle_momentum=false"
+        )
+    rates = [rates[t // per] for t in range(steps + 1)]
+    if momenta is not None:
+        momenta = [momenta[t // per] for t in range(steps + 1)]
+    return schedule, rates, momenta
 
 
 def _options_at(
