@@ -12,7 +12,7 @@ import pytest
 
 from derive.core.descend import descend
 from derive.core.numeric import numeric
-from derive.core.optimizers import TORCH_CLASSES, Optimizer, Where
+from derive.core.optimizers import DEFAULTS, TORCH_CLASSES, UPDATE_RULES, Optimizer, Where
 from derive.core.schedules import parse_schedule
 from tests.test_optimizers import (
     CASES,
@@ -23,6 +23,7 @@ from tests.test_optimizers import (
     STEPS,
     XS,
     YS,
+    combinations,
     derivation,
     rate,
 )
@@ -109,6 +110,25 @@ def test_every_optimizer_and_option_as_torch_optim(problem, name, options):
             for key, value in state.items():
                 np.testing.assert_allclose(worked[key], value.numpy(), rtol=1e-12, err_msg=key)
             assert worked["lr"] == optimizer.param_groups[0]["lr"]
+
+
+@pytest.mark.parametrize("problem", list(PROBLEMS))
+@pytest.mark.parametrize("name", list(DEFAULTS))
+def test_every_combination_of_options_as_torch_optim(problem, name):
+    """Every subset of an optimizer's options at their other values, fed the same gradient."""
+    _, grad, start, _, _ = PROBLEMS[problem]
+    rule = UPDATE_RULES[name]
+    for options in combinations(name):
+        lr = rate(name, problem, options)
+        optimizer = Optimizer.make(name, lr=lr, **options)
+        theta, state = start.copy(), {}
+        p = torch.tensor(start, requires_grad=True)
+        reference = torch_optimizer(name, p, lr, options)
+        for t in range(1, STEPS + 1):
+            theta = rule(theta, grad(theta), state, t, optimizer.options).params
+            p.grad = torch.tensor(grad(p.detach().numpy()))
+            reference.step()
+        np.testing.assert_allclose(theta, p.detach().numpy(), rtol=1e-12, err_msg=str(options))
 
 
 def scheduled_cases():

@@ -11,6 +11,7 @@ grouping open, γ·g/d is read left to right, (γ·g)/d, as torch's addcdiv comp
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import re
 
@@ -424,6 +425,61 @@ def test_update_rule_matches_the_documented_one_to_1e_12(problem, name, options)
     expected = list(REFERENCES[name](start.copy(), grad, [lr] * STEPS, **options))
     assert np.all(np.isfinite(expected))
     np.testing.assert_allclose(ours, expected, rtol=1e-12, atol=0)
+
+
+# Each option's other value, for the product of every option of an optimizer with every other.
+ALTERNATIVES = {
+    "momentum": 0.5,
+    "dampening": 0.3,
+    "weight_decay": 0.1,
+    "nesterov": True,
+    "maximize": True,
+    "lr_decay": 0.05,
+    "initial_accumulator_value": 0.5,
+    "eps": 1e-4,
+    "alpha": 0.9,
+    "centered": True,
+    "betas": (0.8, 0.9),
+    "amsgrad": True,
+    "decoupled_weight_decay": True,
+    "rho": 0.5,
+    "momentum_decay": 0.01,
+    "etas": (0.3, 1.5),
+    "step_sizes": (1e-3, 0.05),
+    "lambd": 0.5,
+    "t0": 10.0,
+}
+
+
+def combinations(name):
+    """Every subset of the optimizer's options set to its other value (nesterov only where
+    torch accepts it: with momentum and no dampening)."""
+    keys = [key for key in DEFAULTS[name] if key != "lr"]
+    for chosen in itertools.product((False, True), repeat=len(keys)):
+        options = {key: ALTERNATIVES[key] for key, on in zip(keys, chosen, strict=True) if on}
+        if options.get("nesterov") and ("momentum" not in options or "dampening" in options):
+            continue
+        yield options
+
+
+@pytest.mark.parametrize("problem", list(PROBLEMS))
+@pytest.mark.parametrize("name", list(DEFAULTS))
+def test_every_combination_of_options_matches_the_documented_rule(problem, name):
+    _, grad, start, _, _ = PROBLEMS[problem]
+    rule, count = UPDATE_RULES[name], 0
+    for options in combinations(name):
+        lr = rate(name, problem, options)
+        optimizer = Optimizer.make(name, lr=lr, **options)
+        state, theta, ours = {}, start.copy(), []
+        for t in range(1, STEPS + 1):
+            theta = rule(theta, grad(theta), state, t, optimizer.options).params
+            ours.append(theta)
+        expected = list(REFERENCES[name](start.copy(), grad, [lr] * STEPS, **options))
+        np.testing.assert_allclose(ours, expected, rtol=1e-12, atol=0, err_msg=str(options))
+        count += 1
+    assert count == {"sgd": 20, "rprop": 8, "adadelta": 16, "adamax": 16}.get(
+        name, 2 ** (len(DEFAULTS[name]) - 1)
+    )
 
 
 @pytest.mark.parametrize("problem", list(PROBLEMS))
