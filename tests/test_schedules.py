@@ -49,6 +49,8 @@ def test_the_run_fills_in_lengths_and_the_peak_rate():
         ("step:step_size", "schedule step: expected argument=value, not 'step_size'"),
         ("step:step_size=2.5", "schedule step: step_size must be a whole number, not '2.5'"),
         ("step:step_size=0", "schedule step: step_size must be ≥ 1, not 0"),
+        ("step:step_size=²", "schedule step: step_size must be a whole number, not '²'"),
+        ("multistep:milestones=1/²", "milestones must be whole numbers separated by '/'"),
         ("step:step_size=5,step_size=6", "schedule step: step_size is given twice"),
         ("exponential:gamma=nan", "schedule exponential: gamma must be a finite number"),
         ("exponential:gamma=-1", "schedule exponential: gamma must be positive, not -1.0"),

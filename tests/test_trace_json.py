@@ -267,3 +267,17 @@ def test_the_table_shows_the_rate_only_with_a_schedule(derive_cli):
         "descend", "--loss", "(w-3)**2", "--optimizer", "adam", "--schedule", "onecycle"
     ).out.splitlines()
     assert cycled[0].split()[-2:] == ["lr", "β₁"]
+
+
+def test_every_descend_flag_optimizer_and_schedule_is_documented():
+    from derive.app.cli import OPTIMIZER_FLAGS, OPTIMIZER_SWITCHES
+    from derive.core.optimizers import DEFAULTS
+    from derive.core.schedules import SCHEDULES
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### `derive descend`") : readme.index("### Data")]
+    for flag in [*OPTIMIZER_FLAGS, *OPTIMIZER_SWITCHES, "--schedule"]:
+        assert f"`{flag}" in section or f" {flag}" in section, flag
+    for name in [*DEFAULTS, *SCHEDULES]:
+        assert f"| `{name}` |" in section, name

@@ -343,7 +343,7 @@ SCHEDULES: dict[str, type[Schedule]] = {
 
 
 def _whole(text: str) -> int:
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise ValueError("a whole number")
     return int(text)
 
@@ -366,7 +366,7 @@ def _switch(text: str) -> bool:
 
 def _milestones(text: str) -> tuple[int, ...]:
     parts = text.split("/")
-    if not all(part.isdigit() for part in parts):
+    if not all(part.isascii() and part.isdigit() for part in parts):
         raise ValueError("whole numbers separated by '/', e.g. milestones=10/20")
     return tuple(int(part) for part in parts)
 
