@@ -58,9 +58,9 @@ class Trace:
     stopped.
 
     loss and grad are always on the full data set, whatever the batch of the update was. lr[t]
-    is the rate the next update, θ_t → θ_{t+1}, uses: torch's scheduler.get_last_lr() after t
-    scheduler steps (every t when the schedule steps per epoch of several batches, t counts
-    updates, the schedule epochs); constant without a schedule.
+    is the rate of the update θ_t → θ_{t+1}, torch's scheduler.get_last_lr() at that moment
+    (a schedule stepped per epoch gives the batches of an epoch one rate); constant without a
+    schedule. The last entry's is the rate the schedule holds after the run.
     """
 
     param_names: tuple[str, ...]
