@@ -24,11 +24,13 @@ from derive.app.files import read_submissions
 from derive.app.grading import grade_many
 from derive.core.check import check, parse_answer
 from derive.core.derivation import differentiate
-from derive.core.descend import DEFAULTS, Optimizer, Trace, descend
+from derive.core.descend import Trace, descend
 from derive.core.errors import DeriveError
 from derive.core.facts import measure
 from derive.core.landscape import landscape
+from derive.core.optimizers import DEFAULTS, Optimizer
 from derive.core.parse import parse_expression, parse_loss
+from derive.core.schedules import SCHEDULES, parse_schedule
 from derive.core.symbols import to_text
 from derive.show.catalog import LANGUAGES
 from derive.show.contracts import behaviour_json, trace_json
@@ -90,11 +92,14 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def _betas(text: str) -> tuple[float, float]:
-    parts = text.split(",")
-    if len(parts) != 2:
-        raise argparse.ArgumentTypeError(f"expected two numbers like 0.9,0.999, not {text!r}")
-    return (_nonnegative_float(parts[0]), _nonnegative_float(parts[1]))
+def _pair(example: str):
+    def pair(text: str) -> tuple[float, float]:
+        parts = text.split(",")
+        if len(parts) != 2:
+            raise argparse.ArgumentTypeError(f"expected two numbers like {example}, not {text!r}")
+        return (_nonnegative_float(parts[0]), _nonnegative_float(parts[1]))
+
+    return pair
 
 
 def _batch_size(text: str) -> int | None:
@@ -133,21 +138,36 @@ OPTIMIZER_FLAGS = {
     # flag: (option name, type, help)
     "--momentum": ("momentum", _nonnegative_float, "sgd, rmsprop: momentum factor"),
     "--dampening": ("dampening", _nonnegative_float, "sgd: dampening for momentum"),
-    "--weight-decay": ("weight_decay", _nonnegative_float, "L2 penalty (adamw: decoupled)"),
+    "--weight-decay": (
+        "weight_decay",
+        _nonnegative_float,
+        "all but rprop: L2 penalty (adamw, or --decoupled-weight-decay: decoupled)",
+    ),
     "--lr-decay": ("lr_decay", _nonnegative_float, "adagrad: learning-rate decay"),
     "--initial-accumulator-value": (
         "initial_accumulator_value",
         _nonnegative_float,
         "adagrad: starting sum of squares",
     ),
-    "--eps": ("eps", _nonnegative_float, "adagrad, rmsprop, adam, adamw: term added for stability"),
-    "--alpha": ("alpha", _nonnegative_float, "rmsprop: smoothing constant"),
-    "--betas": ("betas", _betas, "adam, adamw: e.g. 0.9,0.999"),
+    "--eps": ("eps", _nonnegative_float, "all but sgd, rprop, asgd: term added for stability"),
+    "--alpha": ("alpha", _nonnegative_float, "rmsprop: smoothing constant; asgd: power of η"),
+    "--betas": ("betas", _pair("0.9,0.999"), "adam, adamw, adamax, nadam, radam: β₁,β₂"),
+    "--rho": ("rho", _nonnegative_float, "adadelta: decay of the running averages"),
+    "--momentum-decay": ("momentum_decay", _nonnegative_float, "nadam: momentum decay ψ"),
+    "--etas": ("etas", _pair("0.5,1.2"), "rprop: etaminus,etaplus"),
+    "--step-sizes": ("step_sizes", _pair("1e-6,50"), "rprop: smallest,largest step"),
+    "--lambd": ("lambd", _nonnegative_float, "asgd: decay term"),
+    "--t0": ("t0", _nonnegative_float, "asgd: the step at which averaging starts"),
 }
 OPTIMIZER_SWITCHES = {
     "--nesterov": ("nesterov", "sgd: Nesterov momentum"),
     "--centered": ("centered", "rmsprop: centered variant"),
     "--amsgrad": ("amsgrad", "adam, adamw: AMSGrad variant"),
+    "--decoupled-weight-decay": (
+        "decoupled_weight_decay",
+        "adam, nadam, radam: decay the weights, not the gradient",
+    ),
+    "--maximize": ("maximize", "every optimizer: climb the loss instead"),
 }
 
 
@@ -213,6 +233,11 @@ def build_parser() -> argparse.ArgumentParser:
         descend_.add_argument(flag, dest=dest, type=kind, help=text)
     for flag, (dest, text) in OPTIMIZER_SWITCHES.items():
         descend_.add_argument(flag, dest=dest, action="store_true", default=None, help=text)
+    descend_.add_argument(
+        "--schedule",
+        metavar="NAME[:ARG=VALUE,...]",
+        help=f"learning-rate schedule ({', '.join(SCHEDULES)}), e.g. cosine:T_max=50",
+    )
     descend_.add_argument("--tol", type=_nonnegative_float, help="stop when |gradient| ≤ tol")
     descend_.add_argument("--json", action="store_true", help="print the JSON trace")
     return parser
@@ -376,6 +401,7 @@ def run_descend(args: argparse.Namespace) -> int:
     options = {dest: getattr(args, dest) for dest, *_ in OPTIMIZER_FLAGS.values()}
     options |= {dest: getattr(args, dest) for dest, _ in OPTIMIZER_SWITCHES.values()}
     optimizer = Optimizer.make(args.optimizer, lr=args.lr, **options)
+    schedule = parse_schedule(args.schedule) if args.schedule is not None else None
     if args.epochs is not None and not data:
         raise DeriveError("--epochs counts passes over data: give --data, or use --steps")
     steps = args.steps if args.steps is not None or args.epochs is not None else 20
@@ -390,6 +416,7 @@ def run_descend(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
         tol=args.tol,
+        schedule=schedule,
     )
     _defined_at_start(trace)
     if args.json:
@@ -403,9 +430,18 @@ def run_descend(args: argparse.Namespace) -> int:
 
 
 def trace_table(trace: Trace, head: int = 10, tail: int = 3) -> str:
-    """A run for the terminal: the first and last steps, then how it ended."""
+    """A run for the terminal: the first and last steps, then how it ended. With a schedule,
+    the rate of the next update (and a cycled momentum) in columns of their own."""
     names = [unicode_name(n) for n in trace.param_names]
     header = ["t", *names, "L", "|∇L|"]
+    columns = []
+    if trace.schedule is not None:
+        columns.append(("lr", trace.lr))
+    if trace.momentum is not None:
+        columns.append(
+            ("β₁" if trace.optimizer.momentum_option == "betas" else "momentum", trace.momentum)
+        )
+    header += [label for label, _ in columns]
     shown = list(range(len(trace.loss)))
     if len(shown) > head + tail + 1:
         shown = [*shown[:head], None, *shown[-tail:]]
@@ -415,16 +451,20 @@ def trace_table(trace: Trace, head: int = 10, tail: int = 3) -> str:
             rows.append(["…"] * len(header))
             continue
         norm = float(np.linalg.norm(trace.grad[t]))
-        rows.append([str(t), *map(number, trace.params[t]), number(trace.loss[t]), number(norm)])
+        row = [str(t), *map(number, trace.params[t]), number(trace.loss[t]), number(norm)]
+        rows.append(row + [number(values[t]) for _, values in columns])
     widths = [max(len(row[k]) for row in rows) for k in range(len(header))]
     lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
-    options = ", ".join(f"{k}={v}" for k, v in trace.optimizer.options.items())
     ending = {
         "max_steps": "ran {} steps",
         "converged": "converged after {} steps",
         "diverged": "diverged at step {}",
     }[trace.status].format(trace.steps)
-    lines.append(f"{trace.optimizer.name}({options}): {ending}")
+    run = _call(trace.optimizer.name, trace.optimizer.options)
+    if trace.schedule is not None:
+        schedule = _call(trace.schedule.name, trace.schedule.arguments())
+        run += f", {schedule} per {trace.schedule_interval}"
+    lines.append(f"{run}: {ending}")
     hazard = trace.hazard
     if hazard is not None and hazard.kind != "overflow":
         operation, where = hazard_text(hazard, trace.param_names, "row {row}")
@@ -434,6 +474,15 @@ def trace_table(trace: Trace, head: int = 10, tail: int = 3) -> str:
             else f"{operation} is not differentiable at {where}: the subgradient 0 was used"
         )
     return "\n".join(lines)
+
+
+def _call(name: str, arguments: dict) -> str:
+    """`cosine(T_max=50, eta_min=0.0)`; milestones as written on the command line (10/20)."""
+    shown = (
+        f"{key}={'/'.join(map(str, value)) if key == 'milestones' else value}"
+        for key, value in arguments.items()
+    )
+    return f"{name}({', '.join(shown)})"
 
 
 COMMANDS = {

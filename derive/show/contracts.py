@@ -4,6 +4,7 @@ ever added, never renamed or removed."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 from derive.core.descend import Trace
 from derive.core.facts import Behaviour
@@ -13,27 +14,48 @@ from derive.show.printing import to_unicode
 def trace_json(trace: Trace, loss_text: str) -> dict:
     """The trace as the documented JSON object; non-finite numbers become null."""
     names = trace.param_names
-    options = {
-        key: list(value) if isinstance(value, tuple) else value
-        for key, value in trace.optimizer.options.items()
-    }
+    cycled = None
+    if trace.momentum is not None:
+        cycled = "beta1" if trace.optimizer.momentum_option == "betas" else "momentum"
+    steps = []
+    for t in range(len(trace.loss)):
+        step = {
+            "t": t,
+            "params": {n: _finite(v) for n, v in zip(names, trace.params[t], strict=True)},
+            "loss": _finite(trace.loss[t]),
+            "grad": {n: _finite(v) for n, v in zip(names, trace.grad[t], strict=True)},
+            "lr": _finite(trace.lr[t]),
+        }
+        if cycled:
+            step[cycled] = _finite(trace.momentum[t])
+        steps.append(step)
     return {
         "loss": loss_text,
         "params": list(names),
-        "optimizer": {"name": trace.optimizer.name, **options},
+        "optimizer": {"name": trace.optimizer.name, **_plain(trace.optimizer.options)},
+        "schedule": _schedule(trace),
         "batch_size": trace.batch_size,
         "seed": trace.seed,
         "status": trace.status,
         "stop": _stop(trace),
-        "steps": [
-            {
-                "t": t,
-                "params": {n: _finite(v) for n, v in zip(names, trace.params[t], strict=True)},
-                "loss": _finite(trace.loss[t]),
-                "grad": {n: _finite(v) for n, v in zip(names, trace.grad[t], strict=True)},
-            }
-            for t in range(len(trace.loss))
-        ],
+        "steps": steps,
+    }
+
+
+def _plain(arguments: Mapping[str, object]) -> dict:
+    """Tuples (betas, etas, milestones) as JSON lists."""
+    return {key: list(v) if isinstance(v, tuple) else v for key, v in arguments.items()}
+
+
+def _schedule(trace: Trace) -> dict | None:
+    schedule = trace.schedule
+    if schedule is None:
+        return None
+    return {
+        "name": schedule.name,
+        "torch": schedule.torch_class,
+        "arguments": _plain(schedule.arguments()),
+        "interval": trace.schedule_interval,
     }
 
 
