@@ -264,7 +264,9 @@ def test_bad_course_specs(derive_cli, tmp_path, content):
         'title = "a"\nloss = "w**2"\ninit = { w = "exec(1)" }',
         'title = "a"\nloss = "w**2"\nsteps = 10000000',
         'title = "a"\nloss = "w**2"\nslug = "../escape"',
-        'title = "a"\nloss = "w**2"\noptimizer = "adam"',
+        'title = "a"\nloss = "w**2"\noptimizer = "__import__(\'os\')"',
+        'title = "a"\nloss = "w**2"\noptimizer = "adam"\noptions = { betas = "0.9" }',
+        'title = "a"\nloss = "w**2"\nschedule = "cosine:T_max=exec(1)"',
         'title = "a"\nloss = "w**2"\nsections = ["everything"]',
     ],
     ids=[
@@ -275,6 +277,8 @@ def test_bad_course_specs(derive_cli, tmp_path, content):
         "too many steps",
         "slug escape",
         "optimizer",
+        "optimizer options",
+        "schedule",
         "section",
     ],
 )

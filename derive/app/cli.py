@@ -35,7 +35,7 @@ from derive.core.symbols import to_text
 from derive.show.catalog import LANGUAGES
 from derive.show.contracts import behaviour_json, trace_json
 from derive.show.explain import render_diff
-from derive.show.lesson import SECTIONS
+from derive.show.lesson import SECTIONS, WORKED_STEPS
 from derive.show.notebook import write_notebooks
 from derive.show.printing import hazard_text, number, unicode_name
 from derive.show.report import ClassReport, verdict_json, verdict_text
@@ -171,6 +171,30 @@ OPTIMIZER_SWITCHES = {
 }
 
 
+def _add_optimizer_arguments(command: argparse.ArgumentParser) -> None:
+    """The optimizer, its options with torch's names, and a learning-rate schedule."""
+    command.add_argument("--optimizer", choices=tuple(DEFAULTS), default="sgd")
+    command.add_argument("--lr", type=_positive_float, help="learning rate (sgd 0.1; else torch's)")
+    for flag, (dest, kind, text) in OPTIMIZER_FLAGS.items():
+        command.add_argument(flag, dest=dest, type=kind, help=text)
+    for flag, (dest, text) in OPTIMIZER_SWITCHES.items():
+        command.add_argument(flag, dest=dest, action="store_true", default=None, help=text)
+    command.add_argument(
+        "--schedule",
+        metavar="NAME[:ARG=VALUE,...]",
+        help=f"learning-rate schedule ({', '.join(SCHEDULES)}), e.g. cosine:T_max=50",
+    )
+
+
+def _optimizer_of(args: argparse.Namespace) -> tuple[Optimizer, object]:
+    """The optimizer and the schedule the flags ask for."""
+    options = {dest: getattr(args, dest) for dest, *_ in OPTIMIZER_FLAGS.values()}
+    options |= {dest: getattr(args, dest) for dest, _ in OPTIMIZER_SWITCHES.values()}
+    optimizer = Optimizer.make(args.optimizer, lr=args.lr, **options)
+    schedule = parse_schedule(args.schedule) if args.schedule is not None else None
+    return optimizer, schedule
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="derive", description="From a loss expression to a gradient-descent lesson."
@@ -179,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     lesson = commands.add_parser("lesson", help="write a lesson (Markdown and HTML, zh and en)")
     _add_loss_arguments(lesson)
-    lesson.add_argument("--lr", type=_positive_float, default=0.1, help="learning rate η (0.1)")
+    _add_optimizer_arguments(lesson)
     lesson.add_argument("--steps", type=_step_count, default=20, help="iterations (20)")
     lesson.add_argument("--lang", choices=tuple(LANGUAGE_CHOICES), default="all")
     lesson.add_argument("--out", type=Path, help="folder to write (default: output/<slug>)")
@@ -225,19 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     length.add_argument("--epochs", type=_step_count, help="passes over the data")
     descend_.add_argument("--batch-size", type=_batch_size, help="N or full (default full)")
     descend_.add_argument("--seed", type=_seed, help="seed of the mini-batch order (default 0)")
-    descend_.add_argument("--optimizer", choices=tuple(DEFAULTS), default="sgd")
-    descend_.add_argument(
-        "--lr", type=_positive_float, help="learning rate (sgd 0.1; else torch's)"
-    )
-    for flag, (dest, kind, text) in OPTIMIZER_FLAGS.items():
-        descend_.add_argument(flag, dest=dest, type=kind, help=text)
-    for flag, (dest, text) in OPTIMIZER_SWITCHES.items():
-        descend_.add_argument(flag, dest=dest, action="store_true", default=None, help=text)
-    descend_.add_argument(
-        "--schedule",
-        metavar="NAME[:ARG=VALUE,...]",
-        help=f"learning-rate schedule ({', '.join(SCHEDULES)}), e.g. cosine:T_max=50",
-    )
+    _add_optimizer_arguments(descend_)
     descend_.add_argument("--tol", type=_nonnegative_float, help="stop when |gradient| ≤ tol")
     descend_.add_argument("--json", action="store_true", help="print the JSON trace")
     return parser
@@ -288,8 +300,16 @@ def _defined_at_start(trace: Trace) -> None:
 def run_lesson(args: argparse.Namespace) -> int:
     loss, data, start = _problem(args)
     derivation = differentiate(loss)
-    optimizer = Optimizer.make("sgd", lr=args.lr)
-    trace = descend(derivation, start, optimizer, args.steps, data=data)
+    optimizer, schedule = _optimizer_of(args)
+    trace = descend(
+        derivation,
+        start,
+        optimizer,
+        args.steps,
+        data=data,
+        schedule=schedule,
+        worked_steps=WORKED_STEPS,
+    )
     _defined_at_start(trace)
     out = args.out or Path("output") / slug(args.loss)
     formats = ("png", "svg") if args.svg else ("png",)
@@ -398,10 +418,7 @@ def _outcome_line(outcome: Outcome) -> None:
 
 def run_descend(args: argparse.Namespace) -> int:
     loss, data, start = _problem(args)
-    options = {dest: getattr(args, dest) for dest, *_ in OPTIMIZER_FLAGS.values()}
-    options |= {dest: getattr(args, dest) for dest, _ in OPTIMIZER_SWITCHES.values()}
-    optimizer = Optimizer.make(args.optimizer, lr=args.lr, **options)
-    schedule = parse_schedule(args.schedule) if args.schedule is not None else None
+    optimizer, schedule = _optimizer_of(args)
     if args.epochs is not None and not data:
         raise DeriveError("--epochs counts passes over data: give --data, or use --steps")
     steps = args.steps if args.steps is not None or args.epochs is not None else 20

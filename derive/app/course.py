@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import time
 import tomllib
@@ -33,12 +34,14 @@ from derive.app.data import load_data
 from derive.app.files import read_text
 from derive.app.parallel import map_forked
 from derive.core.derivation import differentiate
-from derive.core.descend import Optimizer, descend
+from derive.core.descend import descend
 from derive.core.errors import DeriveError
+from derive.core.optimizers import DEFAULTS, Optimizer
 from derive.core.parse import parse_expression, parse_loss
+from derive.core.schedules import Schedule, parse_schedule
 from derive.show.catalog import LANGUAGES, environment, messages
 from derive.show.html import markdown_to_html
-from derive.show.lesson import SECTIONS, Claim
+from derive.show.lesson import SECTIONS, WORKED_STEPS, Claim
 from derive.show.notebook import write_notebooks
 
 HASH_FILE = ".derive-build"
@@ -57,6 +60,8 @@ KEYS = {
     "claims",
     "slug",
     "formats",
+    "options",
+    "schedule",
 }
 FORMATS = ("html", "ipynb")  # Markdown is always written
 
@@ -146,11 +151,7 @@ def _validated(entry, where: str, folder: Path, languages: tuple[str, ...]) -> L
     for key in ("title", "loss"):
         if not isinstance(entry.get(key), str) or not entry[key].strip():
             raise DeriveError(f"{key} must be a non-empty string")
-    if entry.get("optimizer", "sgd") != "sgd":
-        raise DeriveError(
-            'a lesson\'s worked steps are plain gradient descent (optimizer = "sgd"); '
-            "the optimizers section compares the others"
-        )
+    _optimizer_of(entry)  # checked here, so that a bad one fails this lesson alone
     for key in ("sections", "languages", "formats"):
         allowed = {"sections": SECTIONS, "languages": LANGUAGES, "formats": FORMATS}[key]
         value = entry.get(key, [])
@@ -219,14 +220,20 @@ def _build(lesson: LessonSpec, languages: tuple[str, ...], folder: Path) -> None
     params = entry.get("params")
     loss = parse_loss(entry["loss"], params=tuple(params) if params else None, data=tuple(data))
     start = _start(entry.get("init", {}), loss.params)
-    lr = entry.get("lr", 0.1)
     steps = entry.get("steps", 20)
-    if not isinstance(lr, int | float) or not lr > 0:
-        raise DeriveError(f"lr must be a positive number, not {lr!r}")
-    if not isinstance(steps, int) or not 0 <= steps <= 100_000:
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 0 <= steps <= 100_000:
         raise DeriveError(f"steps must be a whole number from 0 to 100000, not {steps!r}")
     derivation = differentiate(loss)
-    trace = descend(derivation, start, Optimizer.make("sgd", lr=float(lr)), steps, data=data)
+    optimizer, schedule = _optimizer_of(entry)
+    trace = descend(
+        derivation,
+        start,
+        optimizer,
+        steps,
+        data=data,
+        schedule=schedule,
+        worked_steps=WORKED_STEPS,
+    )
     starts = _starts(entry.get("starts"), len(loss.params))
     claims = _claims(entry.get("claims", []), loss.params)
     sections = tuple(entry.get("sections", [])) or None
@@ -246,6 +253,37 @@ def _build(lesson: LessonSpec, languages: tuple[str, ...], folder: Path) -> None
     )
     if "ipynb" in entry.get("formats", []):
         write_notebooks(derivation, trace, used, folder, languages)
+
+
+def _optimizer_of(entry: Mapping[str, object]) -> tuple[Optimizer, Schedule | None]:
+    """optimizer = "adam", options = { betas = [0.9, 0.99] }, schedule = "cosine:T_max=50":
+    torch's names, as on the command line."""
+    name = entry.get("optimizer", "sgd")
+    if not isinstance(name, str) or name not in DEFAULTS:
+        raise DeriveError(f"optimizer must be one of {', '.join(DEFAULTS)}, not {name!r}")
+    options = entry.get("options", {})
+    if not isinstance(options, dict):
+        raise DeriveError("options must be a table, e.g. options = { momentum = 0.9 }")
+    given = {}
+    for key, value in options.items():
+        if isinstance(value, list):
+            value = tuple(value)
+        kinds = (bool,) if isinstance(DEFAULTS[name].get(key), bool) else (int, float, tuple)
+        if key in DEFAULTS[name] and (
+            not isinstance(value, kinds) or (isinstance(value, bool) and kinds != (bool,))
+        ):
+            raise DeriveError(f"options.{key} must be like {DEFAULTS[name][key]!r}, not {value!r}")
+        given[key] = value
+    lr = entry.get("lr")
+    if lr is not None and (
+        isinstance(lr, bool) or not isinstance(lr, int | float) or not math.isfinite(lr) or lr <= 0
+    ):
+        raise DeriveError(f"lr must be a positive number, not {lr!r}")
+    optimizer = Optimizer.make(name, lr=None if lr is None else float(lr), **given)
+    schedule = entry.get("schedule")
+    if schedule is not None and not isinstance(schedule, str):
+        raise DeriveError('schedule must be text, e.g. schedule = "cosine:T_max=50"')
+    return optimizer, None if schedule is None else parse_schedule(schedule)
 
 
 def _data(value, path: Path | None) -> dict[str, np.ndarray]:

@@ -377,6 +377,25 @@ def starts(
     return _margins(fig)
 
 
+def schedule(trace, constant, words: Mapping[str, str]) -> plt.Figure:
+    """The rate of each update, and the loss of the scheduled run beside the constant one."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), squeeze=False)
+    left, right = axes[0]
+    steps = np.arange(len(trace.lr))
+    left.step(steps, trace.lr, where="post", color=OKABE_ITO[1], lw=1.8)
+    left.set_xlabel(words["iteration"])
+    left.set_ylabel("η")
+    left.set_title(words["schedule_rate_title"])
+    curves = [
+        (np.arange(len(trace.loss)), trace.loss, OKABE_ITO[1], words["scheduled"]),
+        (np.arange(len(constant.loss)), constant.loss, OKABE_ITO[0], words["constant"]),
+    ]
+    _loss_axes(right, curves, words["iteration"], words["loss"])
+    right.legend(loc="best")
+    right.set_title(words["schedule_loss_title"])
+    return _margins(fig, left=0.07, right=0.98, bottom=0.15, top=0.9, wspace=0.25)
+
+
 def render(
     figures: Mapping[str, plt.Figure], folder: Path, formats: tuple[str, ...], language: str
 ) -> None:
@@ -416,6 +435,8 @@ def lesson_figures(derivation, trace, experiments, words, data, sections) -> dic
             predict = predictor(model, trace.param_names, trace.params[-1])
             if np.all(np.isfinite(trace.params[-1])):
                 out["fit"] = fit(model, data, predict, words)
+    if "schedule" in sections and experiments.constant is not None:
+        out["schedule"] = schedule(trace, experiments.constant.trace, words)
     if "rates" in sections and experiments.rates:
         out["rates"] = rate_panels(loss, experiments.rates, names, words["rate_labels"], words)
     if "batch" in sections and experiments.batches:
