@@ -401,7 +401,7 @@ def _passes(order, drafts, ids, values, output) -> tuple[Node, ...]:
         )
     consumers: dict[sympy.Expr, list[sympy.Expr]] = {key: [] for key in order}
     for key in order:
-        for k in drafts[key].inputs:
+        for k in dict.fromkeys(drafts[key].inputs):  # Σ over rows may take one node n times
             consumers[k].append(key)
     zero = sympy.Float(0, PRECISION)
     grads: dict[sympy.Expr, sympy.Float] = {output: sympy.Float(1, PRECISION)}

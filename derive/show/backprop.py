@@ -972,7 +972,9 @@ def backprop_view(graph: Graph, exercise: Graph | None, language: str, figure: s
         mean_note=mean_note,
         backward_header=_backward_header(words),
         backward_rows=backward_rows,
-        no_gradient=words["no_gradient"].format(nodes=", ".join(no_gradient))
+        no_gradient=words[
+            "no_gradient_one" if len(no_gradient) == 1 else "no_gradient_many"
+        ].format(nodes=", ".join(no_gradient))
         if no_gradient
         else None,
         rules=tuple(rule_words(rule, catalog) for rule in rules),
