@@ -797,7 +797,12 @@ def torch_code(graph: Graph, language: str) -> str:
     lines += [f"    {n.id!r}: {n.grad!r}," for n in shown]
     lines.append("}")
     lines.append("gradients = {")
-    lines += [f"    {n.id!r}: {names[n.id]}.grad.item()," for n in shown]
+    for n in shown:
+        grad = f"{names[n.id]}.grad"
+        unused = n.kind == "param" and not n.consumers  # PyTorch leaves its .grad at None
+        lines.append(
+            f"    {n.id!r}: {f'0.0 if {grad} is None else ' if unused else ''}{grad}.item(),"
+        )
     lines.append("}")
     columns_line = "{" + repr(words["node"]) + ":<8}{'derive':>24}{'PyTorch':>24}"
     lines.append(f'print(f"{columns_line}")')
