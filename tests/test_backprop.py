@@ -483,3 +483,24 @@ def test_rebuilds_are_byte_identical(tmp_path):
 def test_backprop_json_of_a_graph_is_plain_data():
     graph, _ = graph_of(SOFTMAX, SOFTMAX_DATA, SOFTMAX_AT, row=1)
     assert json.loads(json.dumps(backprop_json(graph))) == backprop_json(graph)
+
+
+def readme_backprop_commands() -> list[list[str]]:
+    """Every `derive backprop` command of the README, with its continuation lines."""
+    import shlex
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8").replace("\\\n", " ")
+    return [
+        shlex.split(line)[1:] for line in text.splitlines() if line.startswith("derive backprop")
+    ]
+
+
+def test_every_readme_example_runs(tmp_path, capsys):
+    commands = readme_backprop_commands()
+    assert len(commands) == 5  # logistic, two linear, the network's lesson, softmax
+    for args in commands:
+        if "--out" in args:
+            args[args.index("--out") + 1] = str(tmp_path / "lesson")
+        assert main(args) == 0, args
+        assert "Traceback" not in capsys.readouterr().err
+    assert (tmp_path / "lesson" / "backprop.zh.ipynb").exists()

@@ -31,17 +31,13 @@ def run(code: str) -> dict:
 
 def assert_torch_agrees(graph) -> None:
     ran = run(torch_code(graph, "en"))
-    needed = [n for n in graph.nodes if n.requires_grad]
-    assert set(ran["gradients"]) == {n.id for n in needed}
-    for node in needed:
-        assert ran["gradients"][node.id] == pytest.approx(node.grad, rel=1e-12, abs=1e-12), node.id
-    assert ran["L"].item() == pytest.approx(graph.output.value, rel=1e-12, abs=1e-12)
-    for p in graph.params:  # the parameters' .grad, read from the tensors themselves
-        tensor = (
-            ran[p.name + "_"] if isinstance(ran.get(p.name + "_"), torch.Tensor) else ran[p.name]
-        )
+    needed = {n.id: n for n in graph.nodes if n.requires_grad}
+    assert [name for name, _, _ in ran["nodes"]] == list(needed)
+    for name, tensor, shown in ran["nodes"]:  # each tensor's .grad, after L.backward()
         grad = 0.0 if tensor.grad is None else tensor.grad.item()  # None: the loss ignores it
-        assert grad == pytest.approx(p.grad, rel=1e-12, abs=1e-12)
+        assert grad == pytest.approx(needed[name].grad, rel=1e-12, abs=1e-12), name
+        assert shown == needed[name].grad
+    assert ran["L"].item() == pytest.approx(graph.output.value, rel=1e-12, abs=1e-12)
     assert len(ran["printed"].splitlines()) == len(needed) + 1
 
 
@@ -88,7 +84,8 @@ def test_notebook_cells_are_a_heading_and_the_code_in_both_languages():
     for language in ("zh", "en"):
         (kind, text), (code_kind, code) = torch_cells(graph, language)
         assert (kind, code_kind) == ("markdown", "code") and text.startswith("## ")
-        assert run(code)["gradients"]["w"] == pytest.approx(graph.node("w").grad, rel=1e-12)
+        (name, w, _), *_ = run(code)["nodes"]
+        assert name == "w" and w.grad.item() == pytest.approx(graph.node("w").grad, rel=1e-12)
         book = backprop_notebook(graph, language)
         nbformat.validate(book)
         assert [c.source for c in book.cells] == [text, code]

@@ -166,11 +166,16 @@ def arithmetic(node: Node, graph: Graph, notation: Notation) -> str:
     return _over_inputs(node.formula, node, graph, notation, values=True)
 
 
-_READING_ORDER = {"operation": 0, "param": 1, "data": 2}  # z₁ + b − y, w · x
+# How a textbook orders the inputs: z₁ + b − y in a sum, w · x and v₁ · z₄ in a product.
+_READING_ORDER = {
+    "add": {"operation": 0, "param": 1, "data": 2},
+    "mul": {"param": 0, "operation": 1, "data": 2},
+}
 
 
 def _over_inputs(formula, node: Node, graph: Graph, notation: Notation, values: bool) -> str:
-    inputs = sorted((graph.node(i) for i in node.inputs), key=lambda n: _READING_ORDER[n.kind])
+    order = _READING_ORDER.get(node.op, _READING_ORDER["add"])
+    inputs = sorted((graph.node(i) for i in node.inputs), key=lambda n: order[n.kind])
     texts = [notation.number(n.value) if values else node_name(n, graph, notation) for n in inputs]
     return _filled(formula, [n.symbol for n in inputs], texts, notation)
 
@@ -219,8 +224,10 @@ def row_values(graph: Graph, notation: Notation) -> str:
 
 
 def gradient_needed(graph: Graph) -> tuple[Node, ...]:
-    """The nodes the backward pass visits, in reverse order: those a parameter is behind."""
-    return tuple(node for node in reversed(graph.nodes) if node.requires_grad)
+    """The nodes the backward pass visits: the operations a parameter is behind, in reverse
+    order, then the parameters, in the loss's order."""
+    operations = [n for n in reversed(graph.operations) if n.requires_grad]
+    return (*operations, *(n for n in graph.leaves if n.kind == "param"))
 
 
 def _partial_symbol(node: Node, graph: Graph, notation: Notation) -> str:
@@ -693,7 +700,7 @@ TORCH_FUNCTIONS = {
 _SOFTPLUS = (
     "def softplus(u):\n    return torch.logaddexp(torch.zeros_like(u), u)  # log(1 + exp(u))\n"
 )
-_TAKEN = {"torch", "L", "derive", "softplus", "node", "name", "tensor", "gradients"}
+_TAKEN = {"torch", "L", "derive", "softplus", "node", "nodes", "name", "grad"}
 
 
 class _TorchCode(StrPrinter):
@@ -791,23 +798,15 @@ def torch_code(graph: Graph, language: str) -> str:
     lines.append(f"for node in ({', '.join(kept)},):")
     lines.append("    node.retain_grad()")
     lines.append("L.backward()")
-    shown = [n for n in graph.nodes if n.requires_grad]
     lines += ["", f"# {words['compare']}"]
-    lines.append("derive = {")
-    lines += [f"    {n.id!r}: {n.grad!r}," for n in shown]
-    lines.append("}")
-    lines.append("gradients = {")
-    for n in shown:
-        grad = f"{names[n.id]}.grad"
-        unused = n.kind == "param" and not n.consumers  # PyTorch leaves its .grad at None
-        lines.append(
-            f"    {n.id!r}: {f'0.0 if {grad} is None else ' if unused else ''}{grad}.item(),"
-        )
-    lines.append("}")
-    columns_line = "{" + repr(words["node"]) + ":<8}{'derive':>24}{'PyTorch':>24}"
-    lines.append(f'print(f"{columns_line}")')
-    lines.append("for name, value in gradients.items():")
-    lines.append('    print(f"{name:<8}{derive[name]:>24.17g}{value:>24.17g}")')
+    lines.append("nodes = [")
+    lines += [f"    ({n.id!r}, {names[n.id]}, {n.grad!r})," for n in graph.nodes if n.requires_grad]
+    lines.append("]")
+    columns = "{" + repr(words["node"]) + ":<8}{'derive':>24}{'PyTorch':>24}"
+    lines.append(f'print(f"{columns}")')
+    lines.append("for name, node, derive in nodes:")
+    lines.append(f"    grad = 0.0 if node.grad is None else node.grad.item()  # {words['unused']}")
+    lines.append('    print(f"{name:<8}{derive:>24.17g}{grad:>24.17g}")')
     return "\n".join(lines) + "\n"
 
 
@@ -856,6 +855,7 @@ class BackpropView:
     no_gradient: str | None
     rules: tuple[tuple[str, str], ...]  # (name, fact) of each rule used
     check_rows: tuple[tuple[str, ...], ...]
+    formulas: tuple[str, ...]  # LaTeX: each symbolic partial, as derive diff derives it
     check_note: str | None
     torch_code: str
     exercise_point: str | None
@@ -867,16 +867,21 @@ def _math(text: str) -> str:
     return f"${text}$"
 
 
+def _math_list(assignments: str, words: Mapping[str, str]) -> str:
+    """w = 0.5, b = 0 as $w = 0.5$, $b = 0$: a long point wraps between its parameters."""
+    return words["separator"].join(_math(part) for part in assignments.split(", "))
+
+
 def backprop_view(graph: Graph, exercise: Graph | None, language: str, figure: str) -> BackpropView:
     catalog = messages(language)
     words = catalog["backprop"]
     t = LATEX
     loss = graph.derivation.loss
     names = [t.expr(s) for s in loss.symbols]
-    point = point_text(graph, t)
+    point = _math_list(point_text(graph, t), words)
     if graph.row is not None:
         point_sentence = words["point_row"].format(
-            point=point, row=graph.row, values=row_values(graph, t)
+            point=point, row=graph.row, values=_math_list(row_values(graph, t), words)
         )
     elif len(graph.rows) > 1:
         point_sentence = words["point_batch"].format(
@@ -946,12 +951,12 @@ def backprop_view(graph: Graph, exercise: Graph | None, language: str, figure: s
             _math(t.number(p.value)),
             _math(t.number(p.grad)),
             _math(t.number(p.symbolic)),
-            _math(
-                rf"\frac{{\partial L}}{{\partial {name}}} = "
-                + to_latex(partial.textbook, loss.params)
-            ),
         )
-        for name, p, partial in zip(names, graph.params, graph.derivation.partials, strict=True)
+        for name, p in zip(names, graph.params, strict=True)
+    )
+    formulas = tuple(
+        rf"\frac{{\partial L}}{{\partial {name}}} = {to_latex(partial.textbook, loss.params)}"
+        for name, partial in zip(names, graph.derivation.partials, strict=True)
     )
     check_note = None
     if graph.row is not None:
@@ -961,7 +966,7 @@ def backprop_view(graph: Graph, exercise: Graph | None, language: str, figure: s
     exercises = _exercises(exercise, catalog) if exercise is not None else ()
     return BackpropView(
         language=language,
-        title=words["title"].format(loss=loss.text),
+        title=words["title"].format(loss=f"L = {to_unicode(loss.expr, loss.params)}"),
         words=words,
         loss_latex=f"L({', '.join(names)}) = {to_latex(loss.expr, loss.params)}",
         point=point_sentence,
@@ -984,9 +989,12 @@ def backprop_view(graph: Graph, exercise: Graph | None, language: str, figure: s
         else None,
         rules=tuple(rule_words(rule, catalog) for rule in rules),
         check_rows=check_rows,
+        formulas=formulas,
         check_note=check_note,
         torch_code=torch_code(graph, language),
-        exercise_point=words["exercise_point"].format(point=point_text(exercise, t))
+        exercise_point=words["exercise_point"].format(
+            point=_math_list(point_text(exercise, t), words)
+        )
         if exercises
         else None,
         exercise_values=", ".join(
