@@ -39,6 +39,9 @@ def assert_torch_agrees(graph) -> None:
         assert shown == needed[name].grad
     assert ran["L"].item() == pytest.approx(graph.output.value, rel=1e-12, abs=1e-12)
     assert len(ran["printed"].splitlines()) == len(needed) + 1
+    for language in ("zh", "en"):  # a page shows 80 columns of code; a Chinese character is 2
+        for line in torch_code(graph, language).splitlines():
+            assert sum(2 if ord(ch) > 0x2E80 else 1 for ch in line) <= 80, line
 
 
 @pytest.mark.parametrize("name", list(MODELS))

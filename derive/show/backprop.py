@@ -13,6 +13,7 @@ import builtins
 import itertools
 import keyword
 import re
+import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ import matplotlib.pyplot as plt
 import nbformat
 import numpy as np
 import sympy
+from matplotlib import patheffects
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.str import StrPrinter
@@ -496,7 +498,22 @@ def layout(graph: Graph, sweeps: int = 6) -> Layout:
 
             columns[index].sort(key=mean)
             y = heights()
-    top = height - 1
+    kinds = {node.id: node.kind for node in graph.nodes}
+    for _ in range(sweeps):  # then heights: a place level with its inputs (a leaf: with its
+        for index in sorted(columns):  # consumers), places of a column at least one apart
+            places = columns[index]
+            wanted = [
+                float(np.mean([y[p] for p in links[place][0] or links[place][1]]))
+                if links[place][0] or links[place][1]
+                else y[place]
+                for place in places
+            ]
+            weights = [_WEIGHTS[kinds.get(place, "bend")] for place in places]
+            y |= dict(zip(places, _spaced(wanted, weights), strict=True))
+    low = min(y.values())
+    y = {place: value - low for place, value in y.items()}
+    top = max(y.values())
+    height = int(np.ceil(top)) + 1
     position = {
         place: (float(layer[place]), top - y[place]) for place in y if isinstance(place, str)
     }
@@ -511,7 +528,26 @@ def layout(graph: Graph, sweeps: int = 6) -> Layout:
     return Layout(position, bends, len(columns), height)
 
 
-COLUMN, ROW = 1.05, 0.8  # inches between columns, between places of a column
+# How firmly a place keeps its wanted height when places of a column push apart: an operation
+# stays level with its inputs, a leaf or an arrow's bend gives way.
+_WEIGHTS = {"operation": 1.0, "bend": 0.3, "param": 0.1, "data": 0.1}
+
+
+def _spaced(wanted: list[float], weights: list[float]) -> list[float]:
+    """Heights as close as can be (weighted least squares) to the wanted ones, in the same
+    order and at least 1 apart: with yₖ = uₖ + k, the uₖ are a weighted isotonic regression
+    (pool adjacent violators) of wantedₖ − k."""
+    blocks: list[list[float]] = []  # [mean, weight, count]
+    for k, (value, weight) in enumerate(zip(wanted, weights, strict=True)):
+        blocks.append([value - k, weight, 1])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            (m1, w1, c1), (m2, w2, c2) = blocks.pop(-2), blocks.pop()
+            blocks.append([(m1 * w1 + m2 * w2) / (w1 + w2), w1 + w2, c1 + c2])
+    shifted = [mean for mean, _, count in blocks for _ in range(count)]
+    return [u + k for k, u in enumerate(shifted)]
+
+
+COLUMN, ROW = 1.15, 0.8  # inches between columns, between places of a column
 HALF_WIDTH, HALF_HEIGHT = 0.21, 0.3  # a node's box, in columns and rows
 
 
@@ -526,7 +562,6 @@ def graph_figure(graph: Graph, words: Mapping[str, str]) -> plt.Figure:
     ax.set_ylim(-0.5, drawn.rows - 0.5)
     ax.axis("off")
     blue, orange, grey = figures.OKABE_ITO[0], figures.OKABE_ITO[1], "0.45"
-    labels = _Labels(ax, [drawn.position[n.id] for n in graph.nodes])
     for node in graph.nodes:
         x, y = drawn.position[node.id]
         name = f"${node_name(node, graph, LATEX)}$"
@@ -548,7 +583,8 @@ def graph_figure(graph: Graph, words: Mapping[str, str]) -> plt.Figure:
                 zorder=3,
             )
         )
-        ax.text(x, y, label, ha="center", va="center", fontsize=9, zorder=4, linespacing=1.2)
+        ax.text(x, y, label, ha="center", va="center", fontsize=10, zorder=4, linespacing=1.2)
+    arrows = []  # (points, value, gradient): every arrow first, so labels can avoid them all
     for node in graph.nodes:
         x, y = drawn.position[node.id]
         for share in node.shares:
@@ -558,14 +594,15 @@ def graph_figure(graph: Graph, words: Mapping[str, str]) -> plt.Figure:
                 *drawn.bends[(node.id, share.consumer)],
                 (target[0] - HALF_WIDTH, target[1]),
             ]
-            _arrow(ax, points)
             gradient = _short(share.product) if node.requires_grad else None
-            labels.place(points, _short(node.value), gradient, blue, orange)
+            arrows.append((points, _short(node.value), gradient))
     x, y = drawn.position[graph.output.id]
-    points = [(x + HALF_WIDTH, y), (x + 0.8, y)]
-    _arrow(ax, points)
-    labels.place(points, _short(graph.output.value), "1", blue, orange)
+    arrows.append(([(x + HALF_WIDTH, y), (x + 0.8, y)], _short(graph.output.value), "1"))
     ax.text(x + 0.84, y, "$L$", ha="left", va="center", fontsize=11)
+    labels = _Labels(ax, [drawn.position[n.id] for n in graph.nodes], [a[0] for a in arrows])
+    for k, (points, value, gradient) in enumerate(arrows):
+        _arrow(ax, points)
+        labels.place(k, value, gradient, blue, orange)
     box = {"marker": "s", "ms": 8, "ls": ""}
     handles = [
         plt.Line2D([], [], color=blue, lw=2, label=words["value"]),
@@ -612,25 +649,38 @@ def _arrow(ax, points) -> None:
 
 
 class _Labels:
-    """Puts each arrow's pair of numbers where it overlaps nothing drawn so far: the middle of
-    the arrow if free, else the free place nearest to it (arrows fan out of a shared node and
-    meet at a consumer). A pair is a strip along its arrow, `BAND` pixels each side of it."""
+    """Puts each arrow's pair of numbers where it overlaps nothing: no node, no other pair, no
+    other arrow; the middle of the arrow if free, else the freest place along it (arrows fan
+    out of a shared node and meet at a consumer). A pair is a strip along its arrow, `BAND`
+    pixels each side of it; its digits carry a white halo where an arrow still crosses them."""
 
-    PLACES = (0.5, 0.4, 0.6, 0.32, 0.68, 0.25, 0.75)
-    BAND = 13.0  # pixels: one line of 8-point digits, above or below the arrow
-    CHARACTER = 5.0  # pixels: half the width of a digit at 8 points
+    PLACES = (0.5, 0.4, 0.6, 0.32, 0.68, 0.25, 0.75, 0.18, 0.82)
+    BAND = 13.0  # pixels: one line of 8.5-point digits, above or below the arrow
+    CHARACTER = 3.9  # pixels: half the width of a digit at 8.5 points (7.5 px at 100 dpi)
 
-    def __init__(self, ax, nodes) -> None:
+    def __init__(self, ax, nodes, arrows) -> None:
         self.ax = ax
         corners = ax.transData.transform([(HALF_WIDTH, HALF_HEIGHT), (0, 0)])
         self.half = np.abs(corners[0] - corners[1])
         self.boxes = ax.transData.transform(nodes)
+        self.arrows = [ax.transData.transform(points) for points in arrows]
+        self.lines = [self._samples(pixels) for pixels in self.arrows]
         self.strips: list[np.ndarray] = []  # sample points along each placed pair
 
-    def place(self, points, value: str, gradient: str | None, blue: str, orange: str) -> None:
-        pixels = self.ax.transData.transform(points)
+    @staticmethod
+    def _samples(pixels: np.ndarray, step: float = 6.0) -> np.ndarray:
+        points = [pixels[0]]
+        for a, b in itertools.pairwise(pixels):
+            count = max(int(np.hypot(*(b - a)) / step), 1)
+            points += [a + (b - a) * k / count for k in range(1, count + 1)]
+        return np.array(points)
+
+    def place(self, index: int, value: str, gradient: str | None, blue: str, orange: str) -> None:
+        pixels = self.arrows[index]
         lengths = np.hypot(*np.diff(pixels, axis=0).T)
         half_length = self.CHARACTER * max(len(value), len(gradient or "")) + 2
+        others = [line for k, line in enumerate(self.lines) if k != index]
+        crossing = np.concatenate(others) if others else np.empty((0, 2))
 
         def at(fraction: float) -> tuple[np.ndarray, np.ndarray]:
             along, k = fraction * float(lengths.sum()), 0
@@ -642,17 +692,22 @@ class _Labels:
 
         def strip(fraction: float) -> np.ndarray:
             centre, direction = at(fraction)
-            steps = np.linspace(-half_length, half_length, 7)[:, None]
-            return centre + steps * direction
+            return centre + np.linspace(-half_length, half_length, 7)[:, None] * direction
+
+        def gap(samples: np.ndarray, obstacles: np.ndarray) -> float:
+            if not len(obstacles):
+                return np.inf
+            return float(
+                np.hypot(*(samples[:, None, :] - obstacles[None]).transpose(2, 0, 1)).min()
+            )
 
         def room(fraction: float) -> float:
             samples = strip(fraction)
             outside = np.maximum(np.abs(samples[:, None, :] - self.boxes[None]) - self.half, 0)
             nearest = float(np.hypot(*outside.transpose(2, 0, 1)).min()) / self.BAND
             for placed in self.strips:
-                gaps = np.hypot(*(samples[:, None, :] - placed[None]).transpose(2, 0, 1))
-                nearest = min(nearest, float(gaps.min()) / (2 * self.BAND))
-            return nearest
+                nearest = min(nearest, gap(samples, placed) / (2 * self.BAND))
+            return min(nearest, 2 * gap(samples, crossing) / self.BAND)  # an arrow: half as bad
 
         free = [f for f in self.PLACES if room(f) >= 1]
         fraction = free[0] if free else max(self.PLACES, key=room)
@@ -664,9 +719,10 @@ class _Labels:
             "ha": "center",
             "rotation": angle,
             "rotation_mode": "anchor",
-            "fontsize": 8,
+            "fontsize": 8.5,
             "textcoords": "offset points",
             "zorder": 5,
+            "path_effects": [patheffects.withStroke(linewidth=2.5, foreground="white")],
         }
         self.ax.annotate(
             value, where, xytext=_normal(angle, 2.5), va="bottom", color=blue, **common
@@ -784,10 +840,11 @@ def torch_code(graph: Graph, language: str) -> str:
             cells = [n for n in data if n.column == column]
             variable = names[cells[0].id].split("[")[0]
             if len(graph.rows) > 1:
-                body = ", ".join(
-                    f"{n.row}: torch.tensor({n.value!r}, dtype=torch.float64)" for n in cells
-                )
-                lines.append(f"{variable} = {{{body}}}")
+                lines.append(f"{variable} = {{  # row: value")
+                lines += [
+                    f"    {n.row}: torch.tensor({n.value!r}, dtype=torch.float64)," for n in cells
+                ]
+                lines.append("}")
             else:
                 lines.append(f"{variable} = torch.tensor({cells[0].value!r}, dtype=torch.float64)")
     lines += ["", f"# {words['forward']}"]
@@ -795,7 +852,11 @@ def torch_code(graph: Graph, language: str) -> str:
     lines.append(f"L = {graph.output.id}")
     kept = [n.id for n in graph.operations if n.requires_grad]
     lines += ["", f"# {words['backward']}"]
-    lines.append(f"for node in ({', '.join(kept)},):")
+    lines.append("for node in (")
+    lines += textwrap.wrap(
+        ", ".join(kept) + ",", 72, initial_indent="    ", subsequent_indent="    "
+    )
+    lines.append("):")
     lines.append("    node.retain_grad()")
     lines.append("L.backward()")
     lines += ["", f"# {words['compare']}"]
@@ -805,7 +866,8 @@ def torch_code(graph: Graph, language: str) -> str:
     columns = "{" + repr(words["node"]) + ":<8}{'derive':>24}{'PyTorch':>24}"
     lines.append(f'print(f"{columns}")')
     lines.append("for name, node, derive in nodes:")
-    lines.append(f"    grad = 0.0 if node.grad is None else node.grad.item()  # {words['unused']}")
+    lines.append(f"    # {words['unused']}")
+    lines.append("    grad = 0.0 if node.grad is None else node.grad.item()")
     lines.append('    print(f"{name:<8}{derive:>24.17g}{grad:>24.17g}")')
     return "\n".join(lines) + "\n"
 
