@@ -149,7 +149,7 @@ def _pow(formula: sympy.Expr, inputs: tuple[sympy.Expr, ...]) -> Facts:
     return "pow", tuple((power if u == base else "exponential", formula.diff(u)) for u in inputs)
 
 
-def _extremum(op: str, pick: Callable[..., sympy.Expr]) -> Callable[..., Facts]:
+def _extremum(op: str) -> Callable[..., Facts]:
     """max(u, v): 1 for the larger input, 0 for the other, ½ each at a tie (as PyTorch's
     maximum). relu(u) = max(0, u): 1 for u > 0, else 0 (as PyTorch's relu, 0 at u = 0)."""
 
@@ -172,8 +172,8 @@ LOCAL_FACTS: dict[type, Callable[..., Facts]] = {
     sympy.Add: _add,
     sympy.Mul: _mul,
     sympy.Pow: _pow,
-    sympy.Max: _extremum("max", sympy.Max),
-    sympy.Min: _extremum("min", sympy.Min),
+    sympy.Max: _extremum("max"),
+    sympy.Min: _extremum("min"),
 }
 
 
@@ -374,47 +374,17 @@ def _leaf_values(order, drafts, point: Mapping[str, float], data) -> dict:
 
 
 def _passes(order, drafts, ids, values, output) -> tuple[Node, ...]:
-    """The forward pass (each value from its inputs', in order), then the backward pass (each
-    gradient from its consumers', in reverse order)."""
+    """The forward pass, then the backward pass, as nodes."""
     symbols = {
         key: key if drafts[key].kind != "operation" else sympy.Symbol(ids[key], real=True)
         for key in order
     }
-    formulas, locals_ = {}, {}
-    for key in order:
-        draft = drafts[key]
-        if draft.kind != "operation":
-            formulas[key] = key
-            continue
-        formula = draft.formula.xreplace({drafts[k].placeholder: symbols[k] for k in draft.inputs})
-        inputs = tuple(symbols[k] for k in draft.inputs)
-        if draft.op == "sum":
-            facts = tuple(("sum_over_data", sympy.Integer(1)) for _ in inputs)
-        else:
-            draft.op, facts = local_facts(formula, inputs)
-        formulas[key] = formula
-        at = {symbols[k]: values[k] for k in draft.inputs}
-        values[key] = _number(formula, at, ids[key])
-        locals_[key] = tuple(
-            (k, rule, derivative, _number(derivative, at, ids[key], local=True))
-            for k, (rule, derivative) in zip(draft.inputs, facts, strict=True)
-        )
+    formulas, ops, locals_ = _forward(order, drafts, ids, symbols, values)
     consumers: dict[sympy.Expr, list[sympy.Expr]] = {key: [] for key in order}
     for key in order:
         for k in dict.fromkeys(drafts[key].inputs):  # Σ over rows may take one node n times
             consumers[k].append(key)
-    zero = sympy.Float(0, PRECISION)
-    grads: dict[sympy.Expr, sympy.Float] = {output: sympy.Float(1, PRECISION)}
-    shares: dict[sympy.Expr, tuple[Share, ...]] = {output: ()}
-    for key in reversed(order):
-        if key == output:
-            continue
-        parts = []
-        for consumer in consumers[key]:
-            local = sum((v for k, _, _, v in locals_[consumer] if k == key), zero)
-            parts.append((consumer, grads[consumer], local, grads[consumer] * local))
-        grads[key] = sum((product for *_, product in parts), zero)
-        shares[key] = tuple(Share(ids[c], float(u), float(v), float(p)) for c, u, v, p in parts)
+    grads, shares = _backward(order, consumers, locals_, ids, output)
     requires: dict[sympy.Expr, bool] = {}
     nodes = []
     for key in order:
@@ -425,7 +395,7 @@ def _passes(order, drafts, ids, values, output) -> tuple[Node, ...]:
             Node(
                 id=ids[key],
                 kind=draft.kind,
-                op=draft.op,
+                op=ops[key],
                 inputs=tuple(ids[k] for k in draft.inputs),
                 symbol=symbols[key],
                 formula=formulas[key],
@@ -444,6 +414,50 @@ def _passes(order, drafts, ids, values, output) -> tuple[Node, ...]:
             )
         )
     return tuple(nodes)
+
+
+def _forward(order, drafts, ids, symbols, values):
+    """Each operation's formula over its inputs' symbols, its value from theirs, and its local
+    facts: (input, rule, ∂node/∂input, its value) for each input. Fills `values` in order."""
+    formulas, ops, locals_ = {}, {}, {}
+    for key in order:
+        draft = drafts[key]
+        ops[key] = draft.op
+        if draft.kind != "operation":
+            formulas[key] = key
+            continue
+        formula = draft.formula.xreplace({drafts[k].placeholder: symbols[k] for k in draft.inputs})
+        inputs = tuple(symbols[k] for k in draft.inputs)
+        if draft.op == "sum":
+            facts = tuple(("sum_over_data", sympy.Integer(1)) for _ in inputs)
+        else:
+            ops[key], facts = local_facts(formula, inputs)
+        formulas[key] = formula
+        at = {symbols[k]: values[k] for k in draft.inputs}
+        values[key] = _number(formula, at, ids[key])
+        locals_[key] = tuple(
+            (k, rule, derivative, _number(derivative, at, ids[key], local=True))
+            for k, (rule, derivative) in zip(draft.inputs, facts, strict=True)
+        )
+    return formulas, ops, locals_
+
+
+def _backward(order, consumers, locals_, ids, output):
+    """∂L/∂L = 1; then, in reverse order, each node's gradient is the sum over its consumers of
+    the consumer's gradient × the local derivative (summed when the node is several inputs)."""
+    zero = sympy.Float(0, PRECISION)
+    grads: dict[sympy.Expr, sympy.Float] = {output: sympy.Float(1, PRECISION)}
+    shares: dict[sympy.Expr, tuple[Share, ...]] = {output: ()}
+    for key in reversed(order):
+        if key == output:
+            continue
+        parts = []
+        for consumer in consumers[key]:
+            local = sum((v for k, _, _, v in locals_[consumer] if k == key), zero)
+            parts.append((consumer, grads[consumer], local, grads[consumer] * local))
+        grads[key] = sum((product for *_, product in parts), zero)
+        shares[key] = tuple(Share(ids[c], float(u), float(v), float(p)) for c, u, v, p in parts)
+    return grads, shares
 
 
 def _number(formula: sympy.Expr, at: Mapping, node_id: str, local: bool = False) -> sympy.Float:
@@ -468,7 +482,7 @@ def _checked(derivation: Derivation, nodes, point, data, batch) -> tuple[ParamGr
     leaves = {node.id: node for node in nodes if node.kind == "param"}
     params = []
     for partial in derivation.partials:
-        symbolic = float(evaluate(partial.raw, loss, point, data, batch))
+        symbolic = float(_evaluate(partial.raw, loss, point, data, batch))
         grad = leaves[partial.param].grad
         if abs(grad - symbolic) > AGREEMENT * max(1.0, abs(grad), abs(symbolic)):
             raise AssertionError(
@@ -481,7 +495,7 @@ def _checked(derivation: Derivation, nodes, point, data, batch) -> tuple[ParamGr
     return tuple(params)
 
 
-def evaluate(
+def _evaluate(
     expr: sympy.Expr,
     loss,
     point: Mapping[str, float],

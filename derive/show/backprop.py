@@ -25,10 +25,11 @@ import sympy
 from matplotlib import patheffects
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from sympy.printing.latex import LatexPrinter
+from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
 from derive.core.backprop import Graph, Node
-from derive.core.symbols import to_text
+from derive.core.symbols import GrammarPrinter, to_text
 from derive.show import figures
 from derive.show.catalog import environment, messages
 from derive.show.html import markdown_to_html
@@ -69,6 +70,9 @@ class _Latex(TextbookLatexPrinter):
             (u,) = (a for a in expr.args if a != 0)
             return rf"\operatorname{{relu}}\left({self._print(u)}\right)"
         return rf"\max\left({', '.join(self._print(a) for a in expr.args)}\right)"
+
+    def _print_Min(self, expr, exp=None) -> str:
+        return rf"\min\left({', '.join(self._print(a) for a in expr.args)}\right)"
 
 
 class _Unicode(UnicodePrinter):
@@ -206,10 +210,6 @@ def op_words(op: str, catalog: dict) -> str:
     return catalog["backprop"]["ops"].get(op) or rule_words(op, catalog)[0]
 
 
-def _list(items, separator: str = ", ") -> str:
-    return separator.join(items)
-
-
 def point_text(graph: Graph, notation: Notation) -> str:
     return ", ".join(
         f"{notation.expr(sympy.Symbol(p.name))} = {notation.number(p.value)}" for p in graph.params
@@ -323,17 +323,9 @@ def _signed(value: float, notation: Notation) -> str:
     return f"({text})" if text.startswith(("-", "−")) else text
 
 
-class _GrammarOfNodes(StrPrinter):
-    """A node's formula in derive's grammar over node ids: `sigmoid(z3)`, `w*x[2]`."""
-
-    def _print_Indexed(self, expr) -> str:
-        return str(expr.base)
-
-    def _print_Exp1(self, expr) -> str:
-        return "e"
-
-    def _print_Abs(self, expr) -> str:
-        return f"abs({self._print(expr.args[0])})"
+class _GrammarOfNodes(GrammarPrinter):
+    """A node's formula in derive's grammar over node ids (`sigmoid(z3)`, `w*x[2]`), with
+    relu, max, min, and heaviside(u) for the unit step of their local derivatives."""
 
     def _print_Heaviside(self, expr) -> str:
         return f"heaviside({self._print(expr.args[0])})"
@@ -459,7 +451,8 @@ class Layout:
 def layout(graph: Graph, sweeps: int = 6) -> Layout:
     """A layered drawing (Sugiyama's): an arrow longer than one column bends through one free
     place in each column it crosses; within a column, places are ordered by the mean height of
-    their neighbours, sweeping right then left, so a batch's rows fall into bands."""
+    their neighbours, sweeping right then left, so a batch's rows fall into bands; then each
+    place is set level with its inputs (a leaf with its consumers), one apart at least."""
     layer = layers(graph)
     columns: dict[int, list] = {k: [] for k in range(max(layer.values()) + 1)}
     links: dict = {}  # place → places it connects to in the previous and the next column
@@ -766,9 +759,14 @@ class _TorchCode(StrPrinter):
         return repr(float(expr))
 
     def _print_Pow(self, expr, rational=False) -> str:
+        """√u as torch.sqrt(u); any other power as base**exponent (SymPy would write 1/√u)."""
         if expr.exp == sympy.Rational(1, 2):
             return f"torch.sqrt({self._print(expr.base)})"
-        return super()._print_Pow(expr, rational)
+        base = self.parenthesize(expr.base, PRECEDENCE["Pow"], strict=True)
+        exponent = expr.exp
+        if exponent.is_Rational and not exponent.is_Integer:
+            return f"{base}**({exponent.p}/{exponent.q})"
+        return f"{base}**{self.parenthesize(exponent, PRECEDENCE['Pow'], strict=True)}"
 
     def _print_Function(self, expr) -> str:
         raise NotImplementedError(f"no PyTorch code for {type(expr).__name__}")
