@@ -1057,7 +1057,7 @@ def backprop_view(graph: Graph, exercise: Graph | None, language: str, figure: s
         )
         if exercises
         else None,
-        exercise_values=", ".join(
+        exercise_values=words["separator"].join(
             _math(f"{node_name(n, exercise, t)} = {t.number(n.value)}") for n in exercise.operations
         )
         if exercises
@@ -1113,11 +1113,18 @@ def _backward_rows(
 def _exercises(graph: Graph, catalog: dict) -> tuple[Exercise, ...]:
     """Fill in a blank node of the backward table (a shared one, or one whose consumer has an
     interesting local derivative), then a parameter's rows: at another point, so that the
-    lesson above does not give the answer away."""
+    lesson above does not give the answers away, and with a node the parameter does not feed,
+    so that the second exercise does not give the first one's answer away."""
     words = catalog["backprop"]
     t = LATEX
-    out = []
-    candidates = [n for n in graph.operations if n.requires_grad and n is not graph.output]
+    params = [n for n in graph.leaves if n.kind == "param" and n.consumers]
+    param = max(params, key=lambda n: len(n.consumers))
+    candidates = [
+        n
+        for n in graph.operations
+        if n.requires_grad and n is not graph.output and n.id not in param.consumers
+    ]
+    blanks = []
     if candidates:
         middle = (len(candidates) - 1) / 2
 
@@ -1126,35 +1133,32 @@ def _exercises(graph: Graph, catalog: dict) -> tuple[Exercise, ...]:
             plain = all(graph.node(c).op in ("add", "sum") for c in node.consumers)
             return (len(node.consumers) > 1, not plain, -abs(k - middle))
 
-        _, node = max(enumerate(candidates), key=interest)
+        blanks.append(max(enumerate(candidates), key=interest)[1])
+    blanks.append(param)
+    out = []
+    for k, node in enumerate(blanks, start=1):
+        name = node_name(node, graph, t)
+        if node is param:
+            gradient = next(p for p in graph.params if p.name == param.id)
+            statement = words["exercise_param"].format(param=name)
+            answer = words["answer_param"].format(
+                number=k,
+                param=name,
+                value=t.number(gradient.grad),
+                symbolic=t.number(gradient.symbolic),
+            )
+        else:
+            statement = words["exercise_node"].format(node=name)
+            answer = words["answer_node"].format(number=k, node=name)
         out.append(
             Exercise(
-                number=len(out) + 1,
-                statement=words["exercise_node"].format(node=node_name(node, graph, t)),
+                number=k,
+                statement=statement,
                 rows=tuple(_backward_rows(node, graph, catalog, blank=True)),
-                answer=words["answer_node"].format(
-                    number=len(out) + 1, node=node_name(node, graph, t)
-                ),
+                answer=answer,
                 answer_rows=tuple(_backward_rows(node, graph, catalog)),
             )
         )
-    params = [n for n in graph.leaves if n.kind == "param" and n.consumers]
-    param = max(params, key=lambda n: len(n.consumers))
-    gradient = next(p for p in graph.params if p.name == param.id)
-    out.append(
-        Exercise(
-            number=len(out) + 1,
-            statement=words["exercise_param"].format(param=node_name(param, graph, t)),
-            rows=tuple(_backward_rows(param, graph, catalog, blank=True)),
-            answer=words["answer_param"].format(
-                number=len(out) + 1,
-                param=node_name(param, graph, t),
-                value=t.number(gradient.grad),
-                symbolic=t.number(gradient.symbolic),
-            ),
-            answer_rows=tuple(_backward_rows(param, graph, catalog)),
-        )
-    )
     return tuple(out)
 
 
