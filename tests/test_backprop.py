@@ -505,3 +505,21 @@ def test_every_readme_example_runs(tmp_path, capsys):
         assert main(args) == 0, args
         assert "Traceback" not in capsys.readouterr().err
     assert (tmp_path / "lesson" / "backprop.zh.ipynb").exists()
+
+
+def test_exercises_do_not_give_their_answers_away(tmp_path):
+    data = "x=1,2,3; y=2,3,4"
+    out = tmp_path / "lesson"
+    loss = "mean((theta0 + theta1*x - y)**2)"
+    assert (
+        main(["backprop", "--loss", loss, "--data", data, "--lang", "en", "--out", str(out)]) == 0
+    )
+    markdown = (out / "backprop.en.md").read_text(encoding="utf-8")
+    questions = markdown[markdown.index("## Exercises") : markdown.index("## Answers")]
+    answers = markdown[markdown.index("## Answers") :]
+    # at the exercise's point θ₀ = θ₁ = 0.5, by hand: each row's error e = θ₀ + θ₁x − y
+    errors = [0.5 + 0.5 * x - y for x, y in [(1, 2), (2, 3), (3, 4)]]
+    assert "$\\theta_{0} = 0.5$, $\\theta_{1} = 0.5$" in questions
+    grad_theta0 = 2 / 3 * sum(errors)
+    assert f"${grad_theta0:.6g}$" in answers and f"${grad_theta0:.6g}$" not in questions
+    assert questions.count("| ? |") >= 2

@@ -22,6 +22,7 @@ from derive.app.course import Outcome, build_course, read_course
 from derive.app.data import load_data
 from derive.app.files import read_submissions
 from derive.app.grading import grade_many
+from derive.app.parallel import in_parallel
 from derive.core.backprop import another_point, backprop
 from derive.core.check import check, parse_answer
 from derive.core.derivation import differentiate
@@ -481,10 +482,16 @@ def run_backprop(args: argparse.Namespace) -> int:
     languages = LANGUAGE_CHOICES[args.lang or "all"]
     exercise = another_point(graph, data)
     notebook = args.format == "ipynb"
-    write_folder(
-        args.out,
-        lambda staging: write_backprop(graph, exercise, staging, languages, notebook=notebook),
-    )
+
+    def write(staging: Path) -> None:  # one forked process a language, as a lesson's
+        in_parallel(
+            lambda language: write_backprop(
+                graph, exercise, staging, (language,), notebook=notebook
+            ),
+            languages,
+        )
+
+    write_folder(args.out, write)
     for path in sorted(p for p in args.out.rglob("*") if p.is_file()):
         print(path)
     return 0

@@ -913,7 +913,7 @@ class BackpropView:
     backward_header: tuple[str, ...]
     backward_rows: tuple[tuple[str, ...], ...]
     no_gradient: str | None
-    rules: tuple[tuple[str, str], ...]  # (name, fact) of each rule used
+    rules: tuple[str, ...]  # each rule used: its name and what it says
     check_rows: tuple[tuple[str, ...], ...]
     formulas: tuple[str, ...]  # LaTeX: each symbolic partial, as derive diff derives it
     check_note: str | None
@@ -1047,7 +1047,7 @@ def backprop_view(graph: Graph, exercise: Graph | None, language: str, figure: s
         ].format(nodes=", ".join(no_gradient))
         if no_gradient
         else None,
-        rules=tuple(rule_words(rule, catalog) for rule in rules),
+        rules=tuple(_rule_line(rule, catalog) for rule in rules),
         check_rows=check_rows,
         formulas=formulas,
         check_note=check_note,
@@ -1064,6 +1064,11 @@ def backprop_view(graph: Graph, exercise: Graph | None, language: str, figure: s
         else None,
         exercises=exercises,
     )
+
+
+def _rule_line(rule: str, catalog: dict) -> str:
+    name, fact = rule_words(rule, catalog)
+    return catalog["backprop"]["rule_fact"].format(name=name, fact=fact) if fact else f"**{name}**"
 
 
 def _backward_header(words) -> tuple[str, ...]:
