@@ -93,3 +93,24 @@ def test_notebook_cells_are_a_heading_and_the_code_in_both_languages():
         book = backprop_notebook(graph, language)
         nbformat.validate(book)
         assert [c.source for c in book.cells] == [text, code]
+
+
+def test_a_new_function_is_one_row_of_the_derivation_table(monkeypatch):
+    """cosh, given only its row in OUTER_DERIVATIVES: a node, its local derivative, the check
+    against the symbolic partial, and torch.cosh in the PyTorch code."""
+    import sympy
+
+    from derive.core.derivation import OUTER_DERIVATIVES
+    from derive.core.parse import Loss
+    from derive.core.symbols import symbol
+    from tests.test_backprop import assert_backprop_is_right
+
+    monkeypatch.setitem(OUTER_DERIVATIVES, sympy.cosh, ("cosh", sympy.sinh))
+    w, b = symbol("w"), symbol("b")
+    loss = Loss("cosh(w*b) + w", sympy.cosh(w * b) + w, ("w", "b"))
+    graph = backprop(differentiate(loss), {"w": 0.7, "b": -1.3})
+    (node,) = [n for n in graph.operations if n.op == "cosh"]
+    assert node.locals[0].rule == "cosh"
+    assert_backprop_is_right(graph, {})
+    assert "torch.cosh(z1)" in torch_code(graph, "en")
+    assert_torch_agrees(graph)

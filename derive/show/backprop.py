@@ -617,8 +617,8 @@ def graph_figure(graph: Graph, words: Mapping[str, str]) -> plt.Figure:
 
 
 def _short(value: float) -> str:
-    """A number on an arrow: three significant digits, a true minus sign."""
-    return number(value, 3).replace("-", "−")
+    """A number on an arrow: three significant digits, a true minus sign, 4.24×10⁻⁵."""
+    return number_text(value, 3)
 
 
 def _arrow(ax, points) -> None:
@@ -768,9 +768,6 @@ class _TorchCode(StrPrinter):
             return f"{base}**({exponent.p}/{exponent.q})"
         return f"{base}**{self.parenthesize(exponent, PRECEDENCE['Pow'], strict=True)}"
 
-    def _print_Function(self, expr) -> str:
-        raise NotImplementedError(f"no PyTorch code for {type(expr).__name__}")
-
 
 def _code_names(graph: Graph) -> dict[str, str]:
     """Python variables: the parameters' and columns' names (with _ where Python or this code
@@ -796,10 +793,10 @@ def _code_names(graph: Graph) -> dict[str, str]:
 
 
 def _node_code(node: Node, graph: Graph, names: Mapping[str, str]) -> str:
+    """One line of the forward pass: Python arithmetic on tensors for +, ×, powers and Σ;
+    torch.maximum/minimum; a function by TORCH_FUNCTIONS or by its own name (torch.erf)."""
     inputs = [graph.node(i) for i in node.inputs]
     variables = [sympy.Symbol(names[n.id]) for n in inputs]
-    if node.op in TORCH_FUNCTIONS:
-        return f"{TORCH_FUNCTIONS[node.op]}({variables[0]})"
     formula = node.formula.xreplace(dict(zip([n.symbol for n in inputs], variables, strict=True)))
     if node.op in ("max", "min"):
         function = "torch.maximum" if node.op == "max" else "torch.minimum"
@@ -808,10 +805,12 @@ def _node_code(node: Node, graph: Graph, names: Mapping[str, str]) -> str:
             for a in formula.args
         ]
         return f"{function}({', '.join(parts)})"
-    numbers = formula.replace(
-        lambda e: e.is_number and not e.is_Rational, lambda e: sympy.Float(float(e))
-    )
-    return _TorchCode().doprint(numbers)
+    if node.op in ("add", "mul", "pow", "sum"):
+        numbers = formula.replace(
+            lambda e: e.is_number and not e.is_Rational, lambda e: sympy.Float(float(e))
+        )
+        return _TorchCode().doprint(numbers)
+    return f"{TORCH_FUNCTIONS.get(node.op, f'torch.{node.op}')}({variables[0]})"
 
 
 def torch_code(graph: Graph, language: str) -> str:
