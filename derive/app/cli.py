@@ -17,11 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from derive.app.build import build_lesson, slug, write_report
+from derive.app.build import build_lesson, slug, write_folder, write_report
 from derive.app.course import Outcome, build_course, read_course
 from derive.app.data import load_data
 from derive.app.files import read_submissions
 from derive.app.grading import grade_many
+from derive.app.parallel import in_parallel
+from derive.core.backprop import another_point, backprop
 from derive.core.check import check, parse_answer
 from derive.core.derivation import differentiate
 from derive.core.descend import Trace, descend
@@ -32,6 +34,7 @@ from derive.core.optimizers import DEFAULTS, Optimizer
 from derive.core.parse import parse_expression, parse_loss
 from derive.core.schedules import SCHEDULES, parse_schedule
 from derive.core.symbols import to_text
+from derive.show.backprop import backprop_json, backprop_text, write_backprop
 from derive.show.catalog import LANGUAGES
 from derive.show.contracts import behaviour_json, trace_json
 from derive.show.explain import render_diff
@@ -252,27 +255,58 @@ def build_parser() -> argparse.ArgumentParser:
     _add_optimizer_arguments(descend_)
     descend_.add_argument("--tol", type=_nonnegative_float, help="stop when |gradient| ≤ tol")
     descend_.add_argument("--json", action="store_true", help="print the JSON trace")
+
+    backprop_ = commands.add_parser(
+        "backprop", help="the computational graph: forward and backward passes, checked"
+    )
+    _add_loss_arguments(backprop_, init=False)
+    backprop_.add_argument("--at", default="", help='the point, e.g. "w=0.5,b=0" (default: all 0)')
+    batch = backprop_.add_mutually_exclusive_group()
+    batch.add_argument("--row", type=_row, help="one row of the data, 1-based")
+    batch.add_argument("--rows", type=_rows, help="a small batch, e.g. 1-3 or 2,5 (default: all)")
+    backprop_.add_argument("--lang", choices=tuple(LANGUAGE_CHOICES), default=None)
+    shown = backprop_.add_mutually_exclusive_group()
+    shown.add_argument("--json", action="store_true", help="print the graph as JSON")
+    shown.add_argument("--out", type=Path, help="write the lesson (Markdown, HTML, figure) here")
+    backprop_.add_argument("--format", choices=("ipynb",), help="with --out: also a notebook")
     return parser
 
 
-def parse_start(text: str, params: tuple[str, ...]) -> dict[str, float]:
+def _row(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a row number from 1, not {text!r}")
+    return int(text)
+
+
+def _rows(text: str) -> tuple[int, ...]:
+    """1-3 or 1,4,5: the rows of a batch."""
+    first, dash, last = text.partition("-")
+    if dash:
+        start, end = _row(first.strip()), _row(last.strip())
+        if end < start or end - start > 100:
+            raise argparse.ArgumentTypeError(f"not a range of rows: {text!r}")
+        return tuple(range(start, end + 1))
+    return tuple(_row(part.strip()) for part in text.split(","))
+
+
+def parse_start(text: str, params: tuple[str, ...], flag: str = "--init") -> dict[str, float]:
     """--init "w=0,b=-1.5": each value goes through the safe parser and must be a number."""
     start = dict.fromkeys(params, 0.0)
     for item in filter(None, (part.strip() for part in text.split(","))):
         name, equals, value = item.partition("=")
         name = name.strip()
         if not equals or not name:
-            raise DeriveError(f"--init expects name=value pairs, got {item!r}")
+            raise DeriveError(f"{flag} expects name=value pairs, got {item!r}")
         if name not in start:
             raise DeriveError(
-                f"--init sets {name!r}, which is not a parameter ({', '.join(params)})"
+                f"{flag} sets {name!r}, which is not a parameter ({', '.join(params)})"
             )
         number = parse_expression(value.strip())
         if not number.is_number or not number.is_real:
-            raise DeriveError(f"--init {name}: {value.strip()!r} is not a real number")
+            raise DeriveError(f"{flag} {name}: {value.strip()!r} is not a real number")
         start[name] = float(number)
         if not math.isfinite(start[name]):
-            raise DeriveError(f"--init {name}: {value.strip()!r} is not finite")
+            raise DeriveError(f"{flag} {name}: {value.strip()!r} is not finite")
     return start
 
 
@@ -502,12 +536,45 @@ def _call(name: str, arguments: dict) -> str:
     return f"{name}({', '.join(shown)})"
 
 
+def run_backprop(args: argparse.Namespace) -> int:
+    loss, data, _ = _problem(args)
+    point = parse_start(args.at, loss.params, "--at")
+    graph = backprop(differentiate(loss), point, data, rows=args.rows, row=args.row)
+    if args.format and args.out is None:
+        raise DeriveError("--format ipynb writes a file: give --out DIR")
+    if args.json:
+        print(json.dumps(backprop_json(graph), ensure_ascii=False))
+        return 0
+    if args.out is None:
+        if args.lang == "all":
+            raise DeriveError("--lang all is for --out: choose zh or en")
+        print(backprop_text(graph, args.lang or "en"))
+        return 0
+    languages = LANGUAGE_CHOICES[args.lang or "all"]
+    exercise = another_point(graph, data)
+    notebook = args.format == "ipynb"
+
+    def write(staging: Path) -> None:  # one forked process a language, as a lesson's
+        in_parallel(
+            lambda language: write_backprop(
+                graph, exercise, staging, (language,), notebook=notebook
+            ),
+            languages,
+        )
+
+    write_folder(args.out, write)
+    for path in sorted(p for p in args.out.rglob("*") if p.is_file()):
+        print(path)
+    return 0
+
+
 COMMANDS = {
     "lesson": run_lesson,
     "diff": run_diff,
     "check": run_check,
     "course": run_course,
     "descend": run_descend,
+    "backprop": run_backprop,
 }
 
 

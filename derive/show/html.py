@@ -155,7 +155,12 @@ def _contents(tokens) -> list[tuple[str, str]]:
 def _check_complete(markdown: str, tokens) -> None:
     """Every heading of the Markdown is in the page: a renderer limit never drops content
     silently."""
-    written = sum(1 for line in markdown.splitlines() if re.match(r"#{1,6} ", line))
+    written, fenced = 0, False
+    for line in markdown.splitlines():
+        if line.startswith(("```", "~~~")):
+            fenced = not fenced
+        elif not fenced and re.match(r"#{1,6} ", line):
+            written += 1
     parsed = sum(1 for token in tokens if token.type == "heading_open")
     if parsed < written:
         raise RuntimeError(f"the page lost {written - parsed} of {written} headings in rendering")
