@@ -17,6 +17,7 @@ from derive.core.derivation import Derivation
 from derive.core.descend import Trace
 from derive.core.experiments import run_experiments
 from derive.show import figures
+from derive.show.backprop import graph_figure
 from derive.show.catalog import LANGUAGES, messages
 from derive.show.html import markdown_to_html
 from derive.show.lesson import (
@@ -64,6 +65,9 @@ def build_lesson(
         words = figure_words(language, experiments, trace)
         with figures.styled(language):
             made = figures.lesson_figures(derivation, trace, experiments, words, data, chosen)
+            if "backprop" in chosen and experiments.graph is not None:
+                drawing = messages(language)["backprop"]["figure"]
+                made["backprop"] = graph_figure(experiments.graph, drawing)
         figures.render(made, staging / relative, figure_formats, language)
         paths = {name: (relative / f"{name}.png").as_posix() for name in made}
         view = lesson_view(derivation, trace, experiments, language, paths, chosen, claims)

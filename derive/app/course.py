@@ -29,17 +29,20 @@ from pathlib import Path
 
 import numpy as np
 
-from derive.app.build import build_lesson
+from derive.app.build import build_lesson, write_folder
 from derive.app.data import load_data
 from derive.app.files import read_text
 from derive.app.parallel import map_forked
+from derive.core.backprop import another_point, backprop
 from derive.core.derivation import differentiate
 from derive.core.descend import descend
 from derive.core.errors import DeriveError
 from derive.core.optimizers import DEFAULTS, Optimizer
 from derive.core.parse import parse_expression, parse_loss
 from derive.core.schedules import Schedule, parse_schedule
+from derive.show.backprop import write_backprop
 from derive.show.catalog import LANGUAGES, environment, messages
+from derive.show.escape import markdown_text
 from derive.show.html import markdown_to_html
 from derive.show.lesson import SECTIONS, WORKED_STEPS, Claim
 from derive.show.notebook import write_notebooks
@@ -62,7 +65,12 @@ KEYS = {
     "formats",
     "options",
     "schedule",
+    "kind",
+    "at",
+    "row",
+    "rows",
 }
+KINDS = ("lesson", "backprop")  # a gradient-descent lesson, or a backpropagation lesson
 FORMATS = ("html", "ipynb")  # Markdown is always written
 
 
@@ -94,6 +102,7 @@ class Outcome:
     status: str  # "built" | "skipped" | "failed"
     seconds: float
     message: str = ""
+    document: str = "lesson"  # the page the index links: lesson.<lang> or backprop.<lang>
 
 
 def read_course(path: Path, extra_formats: tuple[str, ...] = ()) -> Course:
@@ -151,6 +160,8 @@ def _validated(entry, where: str, folder: Path, languages: tuple[str, ...]) -> L
     for key in ("title", "loss"):
         if not isinstance(entry.get(key), str) or not entry[key].strip():
             raise DeriveError(f"{key} must be a non-empty string")
+    if entry.get("kind", "lesson") not in KINDS:
+        raise DeriveError(f"kind must be one of {', '.join(KINDS)}, not {entry['kind']!r}")
     _optimizer_of(entry)  # checked here, so that a bad one fails this lesson alone
     for key in ("sections", "languages", "formats"):
         allowed = {"sections": SECTIONS, "languages": LANGUAGES, "formats": FORMATS}[key]
@@ -197,14 +208,15 @@ def build_one(lesson: LessonSpec, course: Course, out: Path, derive_hash: str) -
         digest = lesson_hash(lesson, languages, derive_hash)
         stamp = folder / HASH_FILE
         if stamp.is_file() and stamp.read_text() == digest:
+            seconds = time.perf_counter() - started
+            document = lesson.entry.get("kind", "lesson")
             return Outcome(
-                lesson.slug, lesson.title, lesson.where, "skipped", time.perf_counter() - started
+                lesson.slug, lesson.title, lesson.where, "skipped", seconds, "", document
             )
-        _build(lesson, languages, folder)
+        document = _build(lesson, languages, folder)
         stamp.write_text(digest)
-        return Outcome(
-            lesson.slug, lesson.title, lesson.where, "built", time.perf_counter() - started
-        )
+        seconds = time.perf_counter() - started
+        return Outcome(lesson.slug, lesson.title, lesson.where, "built", seconds, "", document)
     except DeriveError as error:
         message = str(error)
     except Exception as error:  # a bug, but one lesson's: the course goes on, and says which
@@ -214,11 +226,15 @@ def build_one(lesson: LessonSpec, course: Course, out: Path, derive_hash: str) -
     )
 
 
-def _build(lesson: LessonSpec, languages: tuple[str, ...], folder: Path) -> None:
+def _build(lesson: LessonSpec, languages: tuple[str, ...], folder: Path) -> str:
+    """Build the entry into `folder`; returns the document's name (lesson or backprop)."""
     entry = lesson.entry
     data = _data(entry.get("data"), lesson.data_path)
     params = entry.get("params")
     loss = parse_loss(entry["loss"], params=tuple(params) if params else None, data=tuple(data))
+    if entry.get("kind", "lesson") == "backprop":
+        _build_backprop(entry, loss, data, languages, folder)
+        return "backprop"
     start = _start(entry.get("init", {}), loss.params)
     steps = entry.get("steps", 20)
     if isinstance(steps, bool) or not isinstance(steps, int) or not 0 <= steps <= 100_000:
@@ -253,6 +269,29 @@ def _build(lesson: LessonSpec, languages: tuple[str, ...], folder: Path) -> None
     )
     if "ipynb" in entry.get("formats", []):
         write_notebooks(derivation, trace, used, folder, languages)
+    return "lesson"
+
+
+def _build_backprop(entry, loss, data, languages: tuple[str, ...], folder: Path) -> None:
+    """kind = "backprop": the graph at `at` (default 0), on `row` or `rows` of the data."""
+    point = _start(entry.get("at", {}), loss.params)
+    row, rows = entry.get("row"), entry.get("rows")
+    if row is not None and (isinstance(row, bool) or not isinstance(row, int) or row < 1):
+        raise DeriveError(f"row must be a row number from 1, not {row!r}")
+    if rows is not None and (
+        not isinstance(rows, list)
+        or not rows
+        or any(isinstance(r, bool) or not isinstance(r, int) or r < 1 for r in rows)
+    ):
+        raise DeriveError(f"rows must be a list of row numbers from 1, not {rows!r}")
+    used = {name: data[name] for name in loss.data}
+    graph = backprop(differentiate(loss), point, used, rows=tuple(rows) if rows else None, row=row)
+    exercise = another_point(graph, used)
+    notebook = "ipynb" in entry.get("formats", [])
+    write_folder(
+        folder,
+        lambda staging: write_backprop(graph, exercise, staging, languages, notebook=notebook),
+    )
 
 
 def _optimizer_of(entry: Mapping[str, object]) -> tuple[Optimizer, Schedule | None]:
@@ -383,11 +422,12 @@ def _write_index(course: Course, outcomes: list[Outcome], out: Path) -> None:
         words = messages(language)["course"]
         rows = [
             {
-                "title": o.title,
+                "title": markdown_text(o.title),
                 "slug": o.slug,
+                "document": o.document,
                 "status": words["failed"] if o.status == "failed" else "",  # no run state
-                "where": o.where,
-                "message": o.message.replace("|", "\\|"),
+                "where": markdown_text(o.where),
+                "message": markdown_text(o.message),
             }
             for o in outcomes
         ]
@@ -400,7 +440,9 @@ def _write_index(course: Course, outcomes: list[Outcome], out: Path) -> None:
             if kind == "md":
                 path.write_text(text, encoding="utf-8")
             else:
-                links = frozenset(f"{o.slug}/lesson.{language}.html" for o in outcomes if o.slug)
+                links = frozenset(
+                    f"{o.slug}/{o.document}.{language}.html" for o in outcomes if o.slug
+                )
                 path.write_text(
                     markdown_to_html(text, language, course.title, links=links, contents=False),
                     encoding="utf-8",

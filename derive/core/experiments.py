@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
+from derive.core.backprop import Graph, backprop
 from derive.core.derivation import Derivation, differentiate
 from derive.core.descend import Trace, descend
 from derive.core.errors import DeriveError
@@ -96,6 +97,7 @@ class Experiments:
     model: Model | None
     variant: Derivation
     rows: int  # rows of data, 0 for a loss without data
+    graph: Graph | None = None  # the loss as a computational graph at the start, when worth it
     constant: Run | None = None  # with a schedule: the same run at the constant base rate
     newton: NewtonTrace | None = None  # Newton's method from the same start
     newton_behaviour: Behaviour | None = None
@@ -168,10 +170,28 @@ def run_experiments(
         model=model_of(derivation) if data else None,
         variant=_variant(derivation),
         rows=len(next(iter(data.values()))) if data else 0,
+        graph=_graph(derivation, start, data),
         constant=constant,
         newton=stepped,
         newton_behaviour=None if stepped is None else behaviour(stepped, setting),
     )
+
+
+PRIMITIVE = {"add", "mul", "pow", "sum"}  # arithmetic: a graph of only these shows no chain
+
+
+def _graph(derivation: Derivation, start, data) -> Graph | None:
+    """The computational graph at the start (on the first row, or on all of at most four),
+    when the loss composes a function with at least four operations in all: a chain of
+    derivatives worth following node by node."""
+    rows = len(next(iter(data.values()))) if data else 0
+    try:
+        graph = backprop(derivation, dict(start), data, row=1 if rows > 4 else None)
+    except DeriveError:
+        return None  # undefined or not differentiable at the start: no graph to show
+    operations = graph.operations
+    composed = any(node.op not in PRIMITIVE for node in operations)
+    return graph if composed and len(operations) >= 4 else None
 
 
 def is_plain(trace: Trace) -> bool:

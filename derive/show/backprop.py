@@ -920,6 +920,8 @@ class BackpropView:
     exercise_point: str | None
     exercise_values: str | None
     exercises: tuple[Exercise, ...]
+    embedded: bool = False  # a section of a gradient-descent lesson: no title, no exercises
+    level: str = "##"  # the Markdown heading of its parts
 
 
 def _math(text: str) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import sympy
@@ -25,6 +25,8 @@ from derive.core.facts import Behaviour, Resolution, Shape
 from derive.core.landscape import Kind, Landscape, Minimum, StationaryPoint
 from derive.core.optimizers import DEFAULTS, TORCH_CLASSES, Optimizer, Quantity, Where
 from derive.core.symbols import N_ROWS
+from derive.show.backprop import backprop_view
+from derive.show.backprop import render_markdown as render_backprop
 from derive.show.catalog import environment, messages
 from derive.show.explain import LATEX, operator, partial_lines
 from derive.show.printing import hazard_text, number, to_latex, to_unicode
@@ -34,6 +36,7 @@ SECTIONS = (
     "intuition",
     "loss",
     "gradient",
+    "backprop",
     "update",
     "table",
     "claims",
@@ -249,6 +252,7 @@ class LessonView:
     schedule_table: Table | None = None
     schedule_notes: tuple[str, ...] = ()
     newton_notes: tuple[str, ...] = ()
+    backprop: str = ""  # the computational graph, forward and backward, as Markdown
     words: Mapping[str, object] = field(default_factory=dict)  # fixed words for the layout
 
 
@@ -404,6 +408,7 @@ class _Builder:
             schedule_table=schedule_table,
             schedule_notes=schedule_notes,
             newton_notes=self._newton(),
+            backprop=self._backprop() if "backprop" in sections else "",
             words={
                 "answers": w("answers"),
                 "result": w("gradient.result"),
@@ -950,6 +955,17 @@ class _Builder:
                 parts.append(w("happened.slow", steps=w.steps(facts.steps)))
         return w("happened.separator").join(parts)
 
+    # -- backpropagation -----------------------------------------------------------------------
+    def _backprop(self) -> str:
+        """The loss as a computational graph at the start: the backprop document's parts, one
+        heading level down, without its title and exercises."""
+        graph = self.experiments.graph
+        path = self.figure_paths.get("backprop")
+        if graph is None or path is None:
+            return ""
+        view = backprop_view(graph, None, self.words.language, path)
+        return render_backprop(replace(view, embedded=True, level="###")).strip() + "\n"
+
     # -- a learning-rate schedule ------------------------------------------------------------
     def _schedule(self):
         schedule = self.trace.schedule
@@ -1484,6 +1500,7 @@ def applicable_sections(
         "landscape": bool(experiments.starts),
         "claims": claims,
         "schedule": experiments.constant is not None,
+        "backprop": experiments.graph is not None,
     }
     wanted = chosen or SECTIONS
     return tuple(s for s in SECTIONS if s in wanted and applies.get(s, True))
