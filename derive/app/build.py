@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
+from derive.app.output import MARKER, write_folder
 from derive.app.parallel import in_parallel
 from derive.core.derivation import Derivation
 from derive.core.descend import Trace
@@ -48,6 +47,7 @@ def build_lesson(
     starts: tuple[tuple[float, ...], ...] | None = None,
     claims: tuple[Claim, ...] = (),
     parallel: bool = True,
+    force: bool = False,
 ) -> list[Path]:
     """Write the lesson into `out` atomically: all files appear at once, or none change.
 
@@ -84,12 +84,19 @@ def build_lesson(
             for language in languages:
                 write(staging, language)
 
-    write_folder(out, write_all)
-    return sorted(p.relative_to(out.parent) for p in out.rglob("*") if p.is_file())
+    write_folder(out, write_all, force)
+    return sorted(
+        p.relative_to(out.parent) for p in out.rglob("*") if p.is_file() and p.name != MARKER
+    )
 
 
 def write_report(
-    report: ClassReport, derivation: Derivation, wrt: str, out: Path, languages: tuple[str, ...]
+    report: ClassReport,
+    derivation: Derivation,
+    wrt: str,
+    out: Path,
+    languages: tuple[str, ...],
+    force: bool = False,
 ) -> list[Path]:
     """grades.csv and report.<lang>.md/.html, written atomically into `out`."""
     out = Path(out)
@@ -106,28 +113,5 @@ def write_report(
 
         in_parallel(write, languages)
 
-    write_folder(out, write_all)
-    return sorted(p for p in out.iterdir())
-
-
-def write_folder(out: Path, write) -> None:
-    """write(staging) fills a new folder beside `out`, which then replaces `out` whole."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        write(staging)
-        _replace(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
-def _replace(staging: Path, out: Path) -> None:
-    """Swap the finished folder in; the old lesson stays intact until the new one is whole."""
-    if out.exists():
-        retired = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-        out.rename(retired / out.name)
-        staging.rename(out)
-        shutil.rmtree(retired, ignore_errors=True)
-    else:
-        staging.rename(out)
+    write_folder(out, write_all, force)
+    return sorted(p for p in out.iterdir() if p.name != MARKER)

@@ -17,11 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from derive.app.build import build_lesson, slug, write_folder, write_report
+from derive.app.build import build_lesson, slug, write_report
 from derive.app.course import Outcome, build_course, read_course
 from derive.app.data import load_data
 from derive.app.files import read_submissions
 from derive.app.grading import grade_many
+from derive.app.output import write_folder
 from derive.app.parallel import in_parallel
 from derive.core.backprop import another_point, backprop
 from derive.core.check import check, parse_answer
@@ -211,6 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
     lesson.add_argument("--lang", choices=tuple(LANGUAGE_CHOICES), default="all")
     lesson.add_argument("--out", type=Path, help="folder to write (default: output/<slug>)")
     lesson.add_argument(
+        "--force",
+        action="store_true",
+        help="write into a folder derive did not make (its files are kept)",
+    )
+    lesson.add_argument(
         "--sections", type=_sections, help=f"only these, e.g. table,rates ({', '.join(SECTIONS)})"
     )
     lesson.add_argument("--svg", action="store_true", help="also write the figures as SVG")
@@ -238,11 +244,21 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print the verdict as JSON")
     check.add_argument("--jobs", type=_jobs, default=None, help="processes for --answers (cores)")
     check.add_argument("--out", type=Path, help="report folder for --answers")
+    check.add_argument(
+        "--force",
+        action="store_true",
+        help="write into a folder derive did not make (its files are kept)",
+    )
 
     course = commands.add_parser("course", help="build every lesson of a course spec (TOML)")
     course.add_argument("spec", type=Path, help="the course spec, e.g. examples/seeds/course.toml")
     course.add_argument("--jobs", type=_jobs, default=None, help="lessons built at once (cores)")
     course.add_argument("--out", type=Path, help="folder to write (default: output/<spec name>)")
+    course.add_argument(
+        "--force",
+        action="store_true",
+        help="write into a folder derive did not make (its files are kept)",
+    )
     course.add_argument("--format", choices=("ipynb",), help="also write every lesson's notebook")
 
     descend_ = commands.add_parser("descend", help="run gradient descent; print or --json")
@@ -268,6 +284,11 @@ def build_parser() -> argparse.ArgumentParser:
     shown = backprop_.add_mutually_exclusive_group()
     shown.add_argument("--json", action="store_true", help="print the graph as JSON")
     shown.add_argument("--out", type=Path, help="write the lesson (Markdown, HTML, figure) here")
+    shown.add_argument(
+        "--force",
+        action="store_true",
+        help="write into a folder derive did not make (its files are kept)",
+    )
     backprop_.add_argument("--format", choices=("ipynb",), help="with --out: also a notebook")
     return parser
 
@@ -348,7 +369,9 @@ def run_lesson(args: argparse.Namespace) -> int:
     out = args.out or Path("output") / slug(args.loss)
     formats = ("png", "svg") if args.svg else ("png",)
     languages = LANGUAGE_CHOICES[args.lang]
-    written = build_lesson(derivation, trace, out, languages, formats, data, start, args.sections)
+    written = build_lesson(
+        derivation, trace, out, languages, formats, data, start, args.sections, force=args.force
+    )
     if args.format == "ipynb":
         write_notebooks(derivation, trace, data, out, languages)
         written = sorted(p.relative_to(out.parent) for p in out.rglob("*") if p.is_file())
@@ -395,7 +418,7 @@ def run_check(args: argparse.Namespace) -> int:
     out = args.out or Path("output") / f"check-{slug(args.loss)}-{args.wrt}"
     languages = LANGUAGE_CHOICES[args.lang or "all"]
     for path in write_report(
-        ClassReport(submissions, graded), derivation, args.wrt, out, languages
+        ClassReport(submissions, graded), derivation, args.wrt, out, languages, args.force
     ):
         print(path)
     return 0
@@ -431,7 +454,7 @@ def run_course(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     total = len(course.lessons) + len(course.problems)
     print(f"derive: {total} lessons, {jobs} at a time, into {out}", file=sys.stderr)
-    outcomes = build_course(course, out, jobs, _outcome_line)
+    outcomes = build_course(course, out, jobs, _outcome_line, force=args.force)
     counts = {s: sum(o.status == s for o in outcomes) for s in ("built", "skipped", "failed")}
     summary = ", ".join(f"{n} {s}" for s, n in counts.items())
     print(
@@ -562,7 +585,7 @@ def run_backprop(args: argparse.Namespace) -> int:
             languages,
         )
 
-    write_folder(args.out, write)
+    write_folder(args.out, write, args.force)
     for path in sorted(p for p in args.out.rglob("*") if p.is_file()):
         print(path)
     return 0

@@ -29,9 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from derive.app.build import build_lesson, write_folder
+from derive.app.build import build_lesson
 from derive.app.data import load_data
 from derive.app.files import read_text
+from derive.app.output import claim_folder, record, write_file, write_folder
 from derive.app.parallel import map_forked
 from derive.core.backprop import another_point, backprop
 from derive.core.derivation import differentiate
@@ -214,7 +215,7 @@ def build_one(lesson: LessonSpec, course: Course, out: Path, derive_hash: str) -
                 lesson.slug, lesson.title, lesson.where, "skipped", seconds, "", document
             )
         document = _build(lesson, languages, folder)
-        stamp.write_text(digest)
+        write_file(stamp, digest)
         seconds = time.perf_counter() - started
         return Outcome(lesson.slug, lesson.title, lesson.where, "built", seconds, "", document)
     except DeriveError as error:
@@ -393,10 +394,14 @@ def _claims(value, params: tuple[str, ...]) -> tuple[Claim, ...]:
 
 
 def build_course(
-    course: Course, out: Path, jobs: int, report: Callable[[Outcome], None] | None = None
+    course: Course,
+    out: Path,
+    jobs: int,
+    report: Callable[[Outcome], None] | None = None,
+    force: bool = False,
 ) -> list[Outcome]:
     """Every lesson, in `jobs` processes; then the index of the course, per language."""
-    out.mkdir(parents=True, exist_ok=True)
+    claim_folder(out, force)
     derive_hash = fingerprint()
     outcomes = [
         Outcome("", "", where, "failed", 0.0, message) for where, message in course.problems
@@ -414,6 +419,10 @@ def build_course(
 
     outcomes += map_forked(work, list(course.lessons), jobs, arrived)
     _write_index(course, outcomes, out)
+    indexes = [
+        f"index.{language}.{kind}" for language in course.languages for kind in ("md", "html")
+    ]
+    record(out, [*indexes, *(f"{o.slug}/" for o in outcomes if o.slug)])
     return outcomes
 
 
@@ -438,12 +447,10 @@ def _write_index(course: Course, outcomes: list[Outcome], out: Path) -> None:
             )
             path = out / f"index.{language}.{kind}"
             if kind == "md":
-                path.write_text(text, encoding="utf-8")
+                write_file(path, text)
             else:
                 links = frozenset(
                     f"{o.slug}/{o.document}.{language}.html" for o in outcomes if o.slug
                 )
-                path.write_text(
-                    markdown_to_html(text, language, course.title, links=links, contents=False),
-                    encoding="utf-8",
-                )
+                html = markdown_to_html(text, language, course.title, links=links, contents=False)
+                write_file(path, html)

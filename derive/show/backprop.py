@@ -18,11 +18,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import nbformat
 import numpy as np
 import sympy
 from matplotlib import patheffects
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
@@ -544,12 +546,13 @@ COLUMN, ROW = 1.15, 0.8  # inches between columns, between places of a column
 HALF_WIDTH, HALF_HEIGHT = 0.21, 0.3  # a node's box, in columns and rows
 
 
-def graph_figure(graph: Graph, words: Mapping[str, str]) -> plt.Figure:
+def graph_figure(graph: Graph, words: Mapping[str, str]) -> Figure:
     """The graph, layered left to right: values above each arrow, gradients below."""
     drawn = layout(graph)
     width = COLUMN * (drawn.columns + 0.9)
     height = ROW * drawn.rows + 0.55
-    fig = plt.figure(figsize=(width, height))
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
     ax = fig.add_axes((0, 0, 1, 1 - 0.45 / height))
     ax.set_xlim(-0.45, drawn.columns - 1 + 1.2)
     ax.set_ylim(-0.5, drawn.rows - 0.5)
@@ -598,10 +601,10 @@ def graph_figure(graph: Graph, words: Mapping[str, str]) -> plt.Figure:
         labels.place(k, value, gradient, blue, orange)
     box = {"marker": "s", "ms": 8, "ls": ""}
     handles = [
-        plt.Line2D([], [], color=blue, lw=2, label=words["value"]),
-        plt.Line2D([], [], color=orange, lw=2, label=words["gradient"]),
-        plt.Line2D([], [], color=blue, mfc="#e3eef8", label=words["parameter"], **box),
-        plt.Line2D([], [], color=grey, mfc="#eeeeee", label=words["data"], **box),
+        Line2D([], [], color=blue, lw=2, label=words["value"]),
+        Line2D([], [], color=orange, lw=2, label=words["gradient"]),
+        Line2D([], [], color=blue, mfc="#e3eef8", label=words["parameter"], **box),
+        Line2D([], [], color=grey, mfc="#eeeeee", label=words["data"], **box),
     ]
     fig.legend(
         handles=handles,
