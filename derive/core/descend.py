@@ -17,7 +17,7 @@ import numpy as np
 
 from derive.core.derivation import Derivation
 from derive.core.errors import DeriveError
-from derive.core.hazards import Hazard, abs_at_zero, explain
+from derive.core.hazards import Hazard, explain, kink_met
 from derive.core.numeric import numeric, scalar_numeric
 
 # torch.optim's defaults, except sgd's lr: torch requires one; the seeds' examples use 0.1.
@@ -239,7 +239,7 @@ def descend(
     if status == "diverged":
         hazard = explain(derivation, params[-1], dict(data or {}))
     else:
-        hazard = abs_at_zero(derivation, params)
+        hazard = kink_met(derivation, params, data)
     return Trace(
         param_names=names,
         optimizer=optimizer,
