@@ -278,6 +278,13 @@ def hessian(derivation: Derivation) -> Callable[..., list]:
     columns = [sympy.Symbol(name, real=True) for name in loss.data]
     arguments = [*loss.symbols, *columns, N_ROWS] if loss.data else list(loss.symbols)
     printer = _ArrayPrinter({"fully_qualified_modules": False, "allow_unknown_functions": True})
-    return sympy.lambdify(
+    function = sympy.lambdify(
         arguments, entries, modules=[ARRAY_FUNCTIONS, "numpy"], dummify=True, printer=printer
     )
+
+    @functools.wraps(function)
+    def on_arrays(*values):
+        # NumPy floats: at a pole 1/0 is inf (a caller's errstate decides), not ZeroDivisionError
+        return function(*(np.asarray(v, dtype=float) for v in values))
+
+    return on_arrays
