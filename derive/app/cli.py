@@ -29,7 +29,7 @@ from derive.core.errors import DeriveError
 from derive.core.landscape import stationary_points
 from derive.core.parse import one_hot_targets, parse_loss, parse_number, to_float
 from derive.core.symbols import to_text
-from derive.show.catalog import LANGUAGES
+from derive.show.catalog import LANGUAGES, messages
 from derive.show.contracts import trace_json
 from derive.show.explain import render_diff
 from derive.show.lesson import SECTIONS
@@ -467,11 +467,13 @@ def trace_table(trace: Trace, head: int = 10, tail: int = 3) -> str:
     hazard = trace.hazard
     if hazard is not None and hazard.kind != "overflow":
         operation, where = hazard_text(hazard, trace.param_names, "row {row}")
-        lines.append(
-            f"{operation} is not defined there: {where}"
-            if trace.status == "diverged"
-            else f"{operation} is not differentiable at {where}: the subgradient 0 was used"
-        )
+        if trace.status == "diverged":
+            lines.append(f"{operation} is not defined there: {where}")
+        else:  # a kink met: which derivative was used there, as PyTorch does
+            convention = messages("en")["conventions"][hazard.convention]
+            lines.append(
+                f"{operation} is not differentiable at {where} (step {hazard.step}): {convention}"
+            )
     return "\n".join(lines)
 
 

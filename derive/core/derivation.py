@@ -351,8 +351,7 @@ def _kink(node: sympy.Expr) -> Kink | None:
         return Kink(convention, node, (node.args[0],))
     if isinstance(node, maximum | minimum):
         convention = Convention.MAX if isinstance(node, maximum) else Convention.MIN
-        pairs = tuple(a - b for k, a in enumerate(node.args) for b in node.args[k + 1 :] if a != b)
-        return Kink(convention, node, pairs)
+        return Kink(convention, node, node.args)
     if isinstance(node, sympy.Piecewise):
         sides = [
             piece.cond.lhs - piece.cond.rhs

@@ -265,21 +265,41 @@ def _as_array_expression(expr: sympy.Expr) -> sympy.Expr:
     )
 
 
+GRADIENT_OPERATIONS = 300  # beyond this, the Hessian comes from differences of the gradient
+
+
 @functools.cache
 def hessian(derivation: Derivation) -> Callable[..., list]:
     """(params..., data columns..., n) → the Hessian of L as nested lists, vectorized like
-    `numeric`: the curvature that sets how large a learning rate may be."""
+    `numeric`: the curvature that sets how large a learning rate may be.
+
+    Symbolic while the gradient is of a workable size; past GRADIENT_OPERATIONS operations
+    (differentiating again multiplies the size: exp nested 60 deep has a gradient of 1,830
+    operations and a second derivative of 115,000), central differences of the compiled
+    gradient, whose error (~1e-10 relative) no learning-rate threshold or kind of point
+    depends on.
+    """
     loss = derivation.loss
     _require_values(derivation)
+    if sum(sympy.count_ops(g) for g in derivation.gradient) > GRADIENT_OPERATIONS:
+        return _differenced(numeric(derivation), len(loss.symbols))
+    # from the gradient's end form, not the loss: (w+1)…(w+64) differentiated twice by the
+    # product rule has 250,000 operations, its expanded gradient differentiated once 190
+    matrix = sympy.Matrix([[sympy.diff(g, p) for p in loss.symbols] for g in derivation.gradient])
     # d²|u|/du² = 2δ(u): zero everywhere but at the corner, where no Hessian exists anyway
-    matrix = sympy.hessian(loss.expr, loss.symbols).replace(sympy.DiracDelta, lambda *a: 0)
-    matrix = matrix.tolist()
-    entries = [[_as_array_expression(entry) for entry in row] for row in matrix]
+    matrix = matrix.replace(sympy.DiracDelta, lambda *a: 0)
+    entries = [[_as_array_expression(entry) for entry in row] for row in matrix.tolist()]
     columns = [sympy.Symbol(name, real=True) for name in loss.data]
     arguments = [*loss.symbols, *columns, N_ROWS] if loss.data else list(loss.symbols)
     printer = _ArrayPrinter({"fully_qualified_modules": False, "allow_unknown_functions": True})
+    # CSE: second derivatives repeat their factors (exp(exp(w)) in every term of a nested one)
     function = sympy.lambdify(
-        arguments, entries, modules=[ARRAY_FUNCTIONS, "numpy"], dummify=True, printer=printer
+        arguments,
+        entries,
+        modules=[ARRAY_FUNCTIONS, "numpy"],
+        cse=True,
+        dummify=True,
+        printer=printer,
     )
 
     @functools.wraps(function)
@@ -288,3 +308,22 @@ def hessian(derivation: Derivation) -> Callable[..., list]:
         return function(*(np.asarray(v, dtype=float) for v in values))
 
     return on_arrays
+
+
+def _differenced(function: Callable[..., list], width: int) -> Callable[..., list]:
+    """H[j][k] = (∂_k L(p + h eⱼ) − ∂_k L(p − h eⱼ)) / 2h, h = 1e-5 · max(1, |pⱼ|)."""
+
+    def matrix(*values):
+        params = [np.asarray(v, dtype=float) for v in values[:width]]
+        rest = values[width:]
+        rows = []
+        for j in range(width):
+            step = 1e-5 * np.maximum(1.0, np.abs(params[j]))
+            up = [p + step if k == j else p for k, p in enumerate(params)]
+            down = [p - step if k == j else p for k, p in enumerate(params)]
+            above = function(*up, *rest)[1:]
+            below = function(*down, *rest)[1:]
+            rows.append([(a - b) / (2 * step) for a, b in zip(above, below, strict=True)])
+        return rows
+
+    return matrix

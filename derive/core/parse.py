@@ -816,6 +816,8 @@ class _Parser:
             for part in (value, *value.args):
                 if isinstance(part, sympy.Expr) and part.is_number:
                     limits.check_number(part)
+            # refused where the bound is crossed: (w+1)*…*(w+119) stops at its 65th factor
+            limits.check_expression(value, self.bounds)
         except limits.LimitError as limit:
             raise self.error(str(limit), op) from None
         return value
