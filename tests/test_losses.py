@@ -605,6 +605,12 @@ def test_the_numpy_functions_give_the_same_numbers(case):
     assert [float(o) for o in ours] == pytest.approx(expected, rel=1e-9, abs=1e-9)
 
 
+@pytest.mark.parametrize("case", CORPUS, ids=ids)
+def test_simplifying_never_makes_a_result_longer(case):
+    for partial in differentiate(loss_of(case)).partials:
+        assert sympy.count_ops(partial.textbook) <= sympy.count_ops(partial.raw)
+
+
 def walk(step):
     yield step
     for sub in step.substeps:

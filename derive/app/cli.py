@@ -279,7 +279,7 @@ def _problem(args: argparse.Namespace, values_needed: bool = True):
         )
     if data:
         loss = one_hot_targets(loss, data)
-    for name, reason in loss.flagged:
+    for name, reason in loss.flagged if values_needed else ():  # diff prints them itself
         print(f"derive: note: {_FLAGGED[reason].format(name=name)}", file=sys.stderr)
     start = parse_start(getattr(args, "init", ""), loss.params)
     return loss, {name: data[name] for name in loss.data}, start

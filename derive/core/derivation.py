@@ -378,13 +378,14 @@ def textbook_form(
     (y₁ + … + y_K = 1 in every row) a softmax cross-entropy reaches Σ (pₖ − yₖ) xᵢ.
     `expanded` is the expanded form when it is known already (a polynomial loss's)."""
     if raw.has(sympy.Sum):
-        best = raw.replace(sympy.Sum, _textbook_sum)
-        name = "factor_sum" if best != raw else None
+        best, name = raw.replace(sympy.Sum, _textbook_sum), "factor_sum"
+        if sympy.count_ops(best) > sympy.count_ops(raw):
+            best, name = raw, None
         if one_hot:
             reduced = best.replace(sympy.Sum, lambda body, *lim: _one_hot_sum(body, lim, one_hot))
-            if reduced != best:
+            if sympy.count_ops(reduced) < sympy.count_ops(best):
                 best, name = reduced, "one_hot"
-        return best, name
+        return best, (name if best != raw else None)
     return _shortest(raw, expanded)
 
 
@@ -469,8 +470,7 @@ def _factored(expr: sympy.Expr) -> sympy.Expr | None:
 def _textbook_sum(body: sympy.Expr, *limits_) -> sympy.Expr:
     """Σ c·f(i) = c Σ f(i) for a number c, with f simplified: linearity of the sum, made
     visible. The summand is expanded first, so that terms that cancel do."""
-    expanded = _expanded(body)
-    shortest, _ = _shortest(expanded if expanded is not None else body)
+    shortest, _ = _shortest(body)
     return _pulled_out(shortest, limits_)
 
 
