@@ -666,3 +666,47 @@ def test_a_lesson_is_written_for_every_loss(case, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 0, err
     assert (tmp_path / "out" / "lesson.en.md").is_file()
+
+
+# -- a course lesson with named constants ---------------------------------------------------------
+
+
+def test_a_course_lesson_takes_consts_and_checks_its_numbers(tmp_path, capsys):
+    spec = tmp_path / "course.toml"
+    spec.write_text(
+        """
+title = "Ridge"
+languages = ["en"]
+
+[[lessons]]
+title = "Ridge on three points"
+loss = "mean((w*x - y)**2) + lam*w**2"
+data = { x = [1, 2, 3], y = [2, 3, 5] }
+consts = { lam = 0.5 }
+init = { w = "1/4" }
+lr = 0.05
+steps = 3
+sections = ["table"]
+
+[[lessons]]
+title = "A start that is a bomb"
+loss = "(w - 1)**2"
+init = { w = "exp(exp(20))" }
+
+[[lessons]]
+title = "A constant without a value"
+loss = "(w - 1)**2 + lam*w**2"
+params = ["w"]
+""",
+        encoding="utf-8",
+    )
+    code = main(["course", str(spec), "--out", str(tmp_path / "out"), "--jobs", "1"])
+    err = capsys.readouterr().err
+    assert code == 1  # two lessons fail, alone, with their reasons
+    assert "a number of more than 1000 digits" in err
+    assert "lam is a constant: give its value in consts" in err
+    table = (tmp_path / "out" / "ridge-on-three-points" / "lesson.en.md").read_text()
+    x, y, w = [1.0, 2.0, 3.0], [2.0, 3.0, 5.0], 0.25
+    for _ in range(3):  # plain loop: ∂/∂w = (2/3) Σ (w xᵢ − yᵢ) xᵢ + 2 · 0.5 · w
+        w -= 0.05 * (2 / 3 * sum((w * a - b) * a for a, b in zip(x, y, strict=True)) + w)
+    assert f"= {w:.6g} |" in table
