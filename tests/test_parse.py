@@ -280,3 +280,43 @@ def test_no_module_of_derive_names_an_evaluator():
     # `def eval(cls, ...)` is SymPy's Function API, not a call.
     calls = re.findall(r"(?<!def )\b(eval|exec|sympify|parse_expr|literal_eval|S)\(", source)
     assert calls == []
+
+
+def test_no_parameter_can_shadow_a_function_the_compiled_code_calls():
+    """A parameter named like a function the NumPy or math code calls (`sign` in the derivative
+    of |u|) would shadow it there: every such name is reserved."""
+    import keyword
+    import re
+
+    from sympy.printing.numpy import NumPyPrinter
+    from sympy.printing.pycode import PythonCodePrinter
+
+    from derive.core.derivation import differentiate
+    from derive.core.numeric import ARRAY_FUNCTIONS, SCALAR_FUNCTIONS, stable_logs
+    from derive.core.parse import RESERVED
+
+    every_function = (
+        "exp(w) + log(w) + log1p(w) + expm1(w) + log2(w) + log10(w) + sqrt(w) + cbrt(w) + abs(w)"
+        " + sign(w) + sin(w) + cos(w) + tan(w) + sec(w) + csc(w) + cot(w) + asin(w/9) + acos(w/9)"
+        " + atan(w) + sinh(w) + cosh(w) + tanh(w) + asinh(w) + acosh(w + 2) + atanh(w/9) + erf(w)"
+        " + sigmoid(w) + softplus(w) + relu(w) + leaky_relu(w, b) + huber(w, 2) + max(w, b)"
+        " + min(w, b, 1) + logsumexp(w, b) + log(softmax(1, w, b)) + where(w > b, w, b**2)"
+    )
+    derivation = differentiate(parse_loss(every_function))
+    expressions = [stable_logs(e) for e in (derivation.loss.expr, *derivation.gradient)]
+    printers = [
+        NumPyPrinter({"fully_qualified_modules": False, "allow_unknown_functions": True}),
+        PythonCodePrinter({"fully_qualified_modules": False, "allow_unknown_functions": True}),
+    ]
+    called = set()
+    for printer in printers:
+        for expr in expressions:
+            called |= set(re.findall(r"([A-Za-z_][A-Za-z0-9_]*)\(", printer.doprint(expr)))
+    provided = set(ARRAY_FUNCTIONS) | set(SCALAR_FUNCTIONS)
+    unreserved = {
+        name
+        for name in called - RESERVED - provided
+        if not keyword.iskeyword(name) and name not in {"w", "b"}
+    }
+    assert unreserved == set()
+    assert {"sign", "select", "heaviside", "maximum"} <= RESERVED

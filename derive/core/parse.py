@@ -154,6 +154,8 @@ NUMERIC_NAMES = {
     "equal",
     "absolute",
     "power",
+    "reduce",
+    "copysign",
 }
 RESERVED = set(FUNCTIONS) | set(DATA_REDUCTIONS) | set(CONSTANTS) | NUMERIC_NAMES
 COMPARISONS = {"<": sympy.Lt, "<=": sympy.Le, ">": sympy.Gt, ">=": sympy.Ge}
