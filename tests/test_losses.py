@@ -710,3 +710,21 @@ params = ["w"]
     for _ in range(3):  # plain loop: ∂/∂w = (2/3) Σ (w xᵢ − yᵢ) xᵢ + 2 · 0.5 · w
         w -= 0.05 * (2 / 3 * sum((w * a - b) * a for a, b in zip(x, y, strict=True)) + w)
     assert f"= {w:.6g} |" in table
+
+
+def test_check_grades_softmax_answers_on_one_hot_data(capsys):
+    """The derivative used y₁ + y₂ + y₃ = 1; the grader's data keeps it: the textbook answer
+    and the one without the identity are both right, a wrong target is wrong."""
+    base = ["check", "--loss", SOFTMAX_CE, "--wrt", "w1"]
+    base += ["--data", "x=1,2,-1; y1=1,0,0; y2=0,1,0; y3=0,0,1"]
+    p1 = "softmax(1, w1*x+b1, w2*x+b2, w3*x+b3)"
+    verdicts = [
+        main([*base, "--answer", answer])
+        for answer in (
+            f"mean(({p1} - y1)*x)",
+            f"mean(({p1}*(y1 + y2 + y3) - y1)*x)",
+            f"mean(({p1} - y2)*x)",
+        )
+    ]
+    capsys.readouterr()
+    assert verdicts == [0, 0, 1]

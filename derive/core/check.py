@@ -172,9 +172,20 @@ def _random_points(derivation: Derivation, rng: random.Random) -> list[Point]:
     for k in range(SAMPLES):
         rows = 2 + k % 3  # 2, 3 and 4 rows: a factor n shows
         data = tuple((name, tuple(number() for _ in range(rows))) for name in loss.data)
+        data = _one_hot(loss, data, [rng.randrange(64) for _ in range(rows)])
         free = tuple((name, number()) for name in (*loss.params, *loss.missing_values))
         points.append(Point(free + _given_constants(loss), data))
     return points
+
+
+def _one_hot(loss, data: tuple, classes: list[int]) -> tuple:
+    """Target columns known to be one-hot (the derivation used y₁ + … + y_K = 1) get one-hot
+    rows at every point too: row r is of class classes[r] mod K."""
+    rows = {}
+    for group in loss.one_hot:
+        for position, name in enumerate(group):
+            rows[name] = tuple(sympy.Integer(int(c % len(group) == position)) for c in classes)
+    return tuple((name, rows.get(name, values)) for name, values in data)
 
 
 def _given_constants(loss) -> tuple[tuple[str, sympy.Expr], ...]:
@@ -196,7 +207,7 @@ def _simple_points(derivation: Derivation) -> Iterator[Point]:
                     (name, tuple(map(sympy.Integer, c)))
                     for name, c in zip(loss.data, combo, strict=True)
                 )
-                datasets.append(data)
+                datasets.append(_one_hot(loss, data, list(range(len(combo[0])))))
     free = (*loss.params, *loss.missing_values)
     values = itertools.product(SIMPLE_VALUES, repeat=len(free))
     for params in itertools.islice(values, 200):
