@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import sympy
+from sympy.core.mul import _keep_coeff
 from sympy.polys.rings import ring
 
 from derive.core import limits
@@ -390,12 +391,16 @@ def textbook_form(
 
 
 def _shortest(raw: sympy.Expr, expanded: sympy.Expr | None = None) -> tuple[sympy.Expr, str | None]:
+    named = _named_quotients(raw)
     candidates = []
-    factored = _factored(raw)
+    factored = _factored(named)
     if factored is not None and factored.as_coeff_Mul()[0].is_Integer:
         candidates.append((factored, "factor"))
     candidates.append((raw, None))
-    expanded = expanded if expanded is not None else _expanded(raw)
+    if named != raw:
+        candidates.append((named, "factor"))
+    candidates.append((_kept_whole(sympy.factor_terms, named), "factor"))
+    expanded = expanded if expanded is not None else _expanded(named)
     if expanded is not None:
         candidates.append((expanded, "expand"))
     costs = [sympy.count_ops(expr) for expr, _ in candidates]
@@ -403,14 +408,41 @@ def _shortest(raw: sympy.Expr, expanded: sympy.Expr | None = None) -> tuple[symp
     return best, (name if best != raw else None)
 
 
+# sinh(u)/cosh(u) is tanh(u): the chain rule through log(cosh(u)) leaves the quotient behind.
+_QUOTIENTS = ((sympy.sinh, sympy.cosh, sympy.tanh), (sympy.sin, sympy.cos, sympy.tan))
+
+
+def _named_quotients(expr: sympy.Expr) -> sympy.Expr:
+    def named(product: sympy.Mul) -> sympy.Expr:
+        factors = list(product.args)
+        for top, bottom, quotient in _QUOTIENTS:
+            for factor in list(factors):
+                if isinstance(factor, top) and bottom(factor.args[0]) ** -1 in factors:
+                    factors.remove(factor)
+                    factors.remove(bottom(factor.args[0]) ** -1)
+                    factors.append(quotient(factor.args[0]))
+        return sympy.Mul(*factors)
+
+    return expr.replace(lambda e: e.is_Mul, named)
+
+
+def _kept_whole(simplify, expr: sympy.Expr) -> sympy.Expr:
+    """simplify(expr) with every function call kept as it is: exp(a + b) stays one exponential
+    (factor and expand would write exp(a)·exp(b)), H(1 − y z) keeps its argument."""
+    calls = {call: sympy.Dummy() for call in expr.atoms(sympy.Function)}
+    simplified = simplify(expr.xreplace(calls))
+    back = {dummy: call for call, dummy in calls.items()}
+    coefficient, rest = simplified.as_coeff_Mul()
+    # 2·(c + v tanh t) kept as a product, as factor returns it (rebuilt, SymPy would distribute)
+    return _keep_coeff(coefficient, rest.xreplace(back))
+
+
 def _expanded(expr: sympy.Expr) -> sympy.Expr | None:
     """expr expanded: products and whole powers multiplied out, function calls (exp(a + b),
     H(1 − y z)) kept whole; None when more than EXPAND_TERMS terms could come out."""
     if limits.expansion_terms(expr) > EXPAND_TERMS:
         return None
-    calls = {call: sympy.Dummy() for call in expr.atoms(sympy.Function)}
-    kept = sympy.expand(expr.xreplace(calls), power_exp=False, power_base=False, log=False)
-    return kept.xreplace({dummy: call for call, dummy in calls.items()})
+    return _kept_whole(lambda e: sympy.expand(e, power_base=False, log=False), expr)
 
 
 @dataclass(frozen=True)
@@ -464,7 +496,7 @@ def _factored(expr: sympy.Expr) -> sympy.Expr | None:
     """sympy.factor, on expressions of low degree and few terms only (its cost grows fast)."""
     if limits.degree(expr) > FACTOR_DEGREE or limits.expansion_terms(expr) > EXPAND_TERMS:
         return None
-    return sympy.factor(expr)
+    return _kept_whole(sympy.factor, expr)
 
 
 def _textbook_sum(body: sympy.Expr, *limits_) -> sympy.Expr:
