@@ -38,7 +38,7 @@ from derive.core.functions import (
     softplus,
 )
 from derive.core.parse import Loss
-from derive.core.symbols import data_column
+from derive.core.symbols import INDEX, N_ROWS, data_column
 
 
 def _root(u: sympy.Expr) -> sympy.Expr:
@@ -386,6 +386,7 @@ def textbook_form(
             reduced = best.replace(sympy.Sum, lambda body, *lim: _one_hot_sum(body, lim, one_hot))
             if sympy.count_ops(reduced) < sympy.count_ops(best):
                 best, name = reduced, "one_hot"
+        best = sympy.Add(*(_positive_sum(term) for term in sympy.Add.make_args(best)))
         return best, (name if best != raw else None)
     return _shortest(raw, expanded)
 
@@ -528,9 +529,40 @@ def _one_hot_sum(body: sympy.Expr, limits_, groups: tuple[tuple[str, ...], ...])
 def _pulled_out(summand: sympy.Expr, limits_) -> sympy.Expr:
     """c Σ f: the number in front, and f not opening with a minus when −1 can go out too."""
     coefficient, rest = summand.as_coeff_Mul()
-    if rest.is_Add and rest.could_extract_minus_sign():
-        coefficient, rest = -coefficient, -rest
-    return coefficient * sympy.Sum(_sums_first(rest), *limits_)
+    factors = list(sympy.Mul.make_args(rest))
+    for k, factor in enumerate(factors):
+        if coefficient < 0 and factor.is_Add and _varying_terms_negative(factor):
+            # −(y − p) x is (p − y) x: the terms with parameters in them positive
+            coefficient, factors[k] = -coefficient, -factor
+            break
+    return coefficient * sympy.Sum(_sums_first(sympy.Mul(*factors)), *limits_)
+
+
+def _positive_sum(term: sympy.Expr) -> sympy.Expr:
+    """−(1/n) Σ (yᵢ − pᵢ) xᵢ is (1/n) Σ (pᵢ − yᵢ) xᵢ: the minus taken into the bracket whose
+    terms with parameters in them are all negative."""
+    coefficient, rest = term.as_coeff_Mul()
+    sums = [f for f in sympy.Mul.make_args(rest) if isinstance(f, sympy.Sum)]
+    if coefficient >= 0 or len(sums) != 1:
+        return term
+    (total,) = sums
+    factors = list(sympy.Mul.make_args(total.function))
+    for k, factor in enumerate(factors):
+        if factor.is_Add and _varying_terms_negative(factor):
+            factors[k] = -factor
+            flipped = sympy.Sum(_sums_first(sympy.Mul(*factors)), *total.limits)
+            return -coefficient * rest.xreplace({total: flipped})
+    return term
+
+
+def _varying_terms_negative(bracket: sympy.Add) -> bool:
+    data = {f.base.label for f in bracket.atoms(sympy.Indexed)} | {INDEX, N_ROWS}
+    varying = [
+        term
+        for term in bracket.args
+        if any(isinstance(s, sympy.Symbol) and s not in data for s in term.free_symbols)
+    ]
+    return bool(varying) and all(term.could_extract_minus_sign() for term in varying)
 
 
 def _sums_first(product: sympy.Expr) -> sympy.Expr:
