@@ -32,11 +32,11 @@ from derive.core.errors import DeriveError
 from derive.core.facts import measure
 from derive.core.landscape import landscape
 from derive.core.optimizers import DEFAULTS, Optimizer
-from derive.core.parse import parse_expression, parse_loss
+from derive.core.parse import one_hot_targets, parse_loss, parse_number, to_float
 from derive.core.schedules import SCHEDULES, parse_schedule
 from derive.core.symbols import to_text
 from derive.show.backprop import backprop_json, backprop_text, write_backprop
-from derive.show.catalog import LANGUAGES
+from derive.show.catalog import LANGUAGES, messages
 from derive.show.contracts import behaviour_json, trace_json
 from derive.show.explain import render_diff
 from derive.show.lesson import SECTIONS, WORKED_STEPS
@@ -134,6 +134,13 @@ def _add_loss_arguments(command: argparse.ArgumentParser, init: bool = True) -> 
     command.add_argument("--loss", required=True, help='the loss, e.g. "(w-3)**2"')
     command.add_argument("--data", help='a CSV file with a header row, or "x=1,2,3; y=2,3,4"')
     command.add_argument("--params", type=_names, help="parameters, e.g. w,b (default: free names)")
+    command.add_argument(
+        "--const",
+        action="append",
+        default=[],
+        help="named constants, e.g. lam=0.1 (repeat, or lam=0.1,delta=2); "
+        "with --params, every other name is a constant",
+    )
     if init:
         command.add_argument("--init", default="", help='start, e.g. "w=0,b=0" (default: all 0)')
 
@@ -284,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     shown = backprop_.add_mutually_exclusive_group()
     shown.add_argument("--json", action="store_true", help="print the graph as JSON")
     shown.add_argument("--out", type=Path, help="write the lesson (Markdown, HTML, figure) here")
-    shown.add_argument(
+    backprop_.add_argument(
         "--force",
         action="store_true",
         help="write into a folder derive did not make (its files are kept)",
@@ -310,37 +317,73 @@ def _rows(text: str) -> tuple[int, ...]:
     return tuple(_row(part.strip()) for part in text.split(","))
 
 
+def _pairs(texts: list[str], flag: str) -> list[tuple[str, str]]:
+    """["w=0,b=-1.5", "c=2"] → [("w", "0"), ("b", "-1.5"), ("c", "2")]."""
+    pairs = []
+    for text in texts:
+        for item in filter(None, (part.strip() for part in text.split(","))):
+            name, equals, value = item.partition("=")
+            if not equals or not name.strip() or not value.strip():
+                raise DeriveError(f"{flag} expects name=value pairs, got {item!r}")
+            pairs.append((name.strip(), value.strip()))
+    return pairs
+
+
 def parse_start(text: str, params: tuple[str, ...], flag: str = "--init") -> dict[str, float]:
-    """--init "w=0,b=-1.5": each value goes through the safe parser and must be a number."""
+    """--init "w=0,b=-1.5": each value goes through the safe parser, within its limits (degree,
+    digits: exp(exp(20)) is refused, not evaluated), and must be a finite real number."""
     start = dict.fromkeys(params, 0.0)
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        name, equals, value = item.partition("=")
-        name = name.strip()
-        if not equals or not name:
-            raise DeriveError(f"{flag} expects name=value pairs, got {item!r}")
+    for name, value in _pairs([text], flag):
         if name not in start:
             raise DeriveError(
                 f"{flag} sets {name!r}, which is not a parameter ({', '.join(params)})"
             )
-        number = parse_expression(value.strip())
-        if not number.is_number or not number.is_real:
-            raise DeriveError(f"{flag} {name}: {value.strip()!r} is not a real number")
-        start[name] = float(number)
-        if not math.isfinite(start[name]):
-            raise DeriveError(f"{flag} {name}: {value.strip()!r} is not finite")
+        start[name] = to_float(parse_number(value, f"{flag} {name}"), f"{flag} {name}")
     return start
 
 
-def _problem(args: argparse.Namespace):
-    """The loss, its data and its start, from the arguments every command shares."""
+def parse_constants(texts: list[str]) -> dict:
+    """--const lam=0.1: exact values (0.1 is 1/10), through the same parser and limits."""
+    constants = {}
+    for name, value in _pairs(texts, "--const"):
+        if name in constants:
+            raise DeriveError(f"--const {name} is given twice")
+        number = parse_number(value, f"--const {name}")
+        to_float(number, f"--const {name}")
+        constants[name] = number
+    return constants
+
+
+def _problem(args: argparse.Namespace, values_needed: bool = True):
+    """The loss, its data and its start, from the arguments every command shares. Commands
+    that compute (`values_needed`) refuse constants without a value."""
     data = load_data(args.data) if args.data else {}
     if args.params:
         clashing = [name for name in args.params if name in data]
         if clashing:
             raise DeriveError(f"{', '.join(clashing)} is both a data column and a parameter")
-    loss = parse_loss(args.loss, params=args.params, data=tuple(data))
+    constants = parse_constants(args.const)
+    loss = parse_loss(args.loss, params=args.params, data=tuple(data), constants=constants)
+    if values_needed and loss.missing_values:
+        name = loss.missing_values[0]
+        raise DeriveError(
+            f"{name} is a constant of the loss (not in --params): give its value with "
+            f"--const {name}=..."
+        )
+    if data:
+        loss = one_hot_targets(loss, data)
+    for name, reason in loss.flagged if values_needed else ():  # diff prints them itself
+        print(f"derive: note: {_FLAGGED[reason].format(name=name)}", file=sys.stderr)
     start = parse_start(getattr(args, "init", ""), loss.params)
     return loss, {name: data[name] for name in loss.data}, start
+
+
+_FLAGGED = {
+    "hyperparameter": "{name} looks like a constant but is descended on; if it is one, "
+    "give --const {name}=...",
+    "row_count": "{name} divides the sum over the data like a row count but is descended on; "
+    "write n for the number of rows, or give --const {name}=...",
+}
 
 
 def _defined_at_start(trace: Trace) -> None:
@@ -385,18 +428,19 @@ def run_lesson(args: argparse.Namespace) -> int:
 
 
 def run_diff(args: argparse.Namespace) -> int:
-    loss, _, _ = _problem(args)
+    loss, _, _ = _problem(args, values_needed=False)
     unknown = [name for name in args.wrt or () if name not in loss.params]
     if unknown:
         raise DeriveError(f"--wrt {', '.join(unknown)}: not a parameter ({', '.join(loss.params)})")
     derivation = differentiate(loss)
-    shape = None if loss.data else landscape(derivation)
+    solvable = not loss.data and not loss.missing_values
+    shape = landscape(derivation) if solvable else None
     print(render_diff(derivation, shape, args.lang, args.format, args.wrt))
     return 0
 
 
 def run_check(args: argparse.Namespace) -> int:
-    loss, _, _ = _problem(args)
+    loss, _, _ = _problem(args, values_needed=False)
     if args.wrt not in loss.params:
         raise DeriveError(f"--wrt {args.wrt}: not a parameter ({', '.join(loss.params)})")
     derivation = differentiate(loss)
@@ -542,11 +586,13 @@ def trace_table(trace: Trace, head: int = 10, tail: int = 3) -> str:
     hazard = trace.hazard
     if hazard is not None and hazard.kind != "overflow":
         operation, where = hazard_text(hazard, trace.param_names, "row {row}")
-        lines.append(
-            f"{operation} is not defined there: {where}"
-            if trace.status == "diverged"
-            else f"{operation} is not differentiable at {where}: the subgradient 0 was used"
-        )
+        if trace.status == "diverged":
+            lines.append(f"{operation} is not defined there: {where}")
+        else:  # a kink met: which derivative was used there, as PyTorch does
+            convention = messages("en")["conventions"][hazard.convention]
+            lines.append(
+                f"{operation} is not differentiable at {where} (step {hazard.step}): {convention}"
+            )
     return "\n".join(lines)
 
 

@@ -39,7 +39,7 @@ from derive.core.derivation import differentiate
 from derive.core.descend import descend
 from derive.core.errors import DeriveError
 from derive.core.optimizers import DEFAULTS, Optimizer
-from derive.core.parse import parse_expression, parse_loss
+from derive.core.parse import one_hot_targets, parse_loss, parse_number, to_float
 from derive.core.schedules import Schedule, parse_schedule
 from derive.show.backprop import write_backprop
 from derive.show.catalog import LANGUAGES, environment, messages
@@ -70,6 +70,7 @@ KEYS = {
     "at",
     "row",
     "rows",
+    "consts",
 }
 KINDS = ("lesson", "backprop")  # a gradient-descent lesson, or a backpropagation lesson
 FORMATS = ("html", "ipynb")  # Markdown is always written
@@ -232,7 +233,16 @@ def _build(lesson: LessonSpec, languages: tuple[str, ...], folder: Path) -> str:
     entry = lesson.entry
     data = _data(entry.get("data"), lesson.data_path)
     params = entry.get("params")
-    loss = parse_loss(entry["loss"], params=tuple(params) if params else None, data=tuple(data))
+    loss = parse_loss(
+        entry["loss"],
+        params=tuple(params) if params else None,
+        data=tuple(data),
+        constants=_constants(entry.get("consts", {})),
+    )
+    if loss.missing_values:
+        raise DeriveError(f"{loss.missing_values[0]} is a constant: give its value in consts")
+    if data:
+        loss = one_hot_targets(loss, data)
     if entry.get("kind", "lesson") == "backprop":
         _build_backprop(entry, loss, data, languages, folder)
         return "backprop"
@@ -352,17 +362,35 @@ def _start(init, params: tuple[str, ...]) -> dict[str, float]:
     return start
 
 
-def _number(value, what: str) -> float:
+def _constants(consts) -> dict:
+    """consts = { lam = 0.1 }: exact values, through the parser's limits like --const."""
+    if not isinstance(consts, dict):
+        raise DeriveError("consts must be a table, e.g. consts = { lam = 0.1 }")
+    return {name: _exact(value, f"consts.{name}") for name, value in consts.items()}
+
+
+def _exact(value, what: str):
+    """A number from the spec, exact: 0.1 is 1/10 as in a loss."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise DeriveError(f"{what} must be a number")
-    number = parse_expression(value) if isinstance(value, str) else value
-    try:
-        result = float(number)
-    except TypeError:
-        raise DeriveError(f"{what} must be a number, not {value!r}") from None
-    if not np.isfinite(result):
+    text = repr(value) if isinstance(value, float) else str(value)
+    if isinstance(value, float) and not np.isfinite(value):
         raise DeriveError(f"{what} must be finite")
-    return result
+    number = parse_number(text, what)
+    to_float(number, what)
+    return number
+
+
+def _number(value, what: str) -> float:
+    """A number from the spec, through the same parser and limits as --init (exp(exp(20)) is
+    refused, not evaluated)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise DeriveError(f"{what} must be a number")
+    if isinstance(value, float):
+        if not np.isfinite(value):
+            raise DeriveError(f"{what} must be finite")
+        return value
+    return to_float(parse_number(str(value), what), what)
 
 
 def _starts(value, width: int) -> tuple[tuple[float, ...], ...] | None:

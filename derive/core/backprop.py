@@ -25,7 +25,7 @@ from typing import Literal
 import numpy as np
 import sympy
 
-from derive.core.derivation import OUTER_DERIVATIVES, Derivation
+from derive.core.derivation import OUTER_DERIVATIVES, SEVERAL_ARGUMENTS, Derivation
 from derive.core.errors import DeriveError
 from derive.core.symbols import INDEX, N_ROWS
 
@@ -185,7 +185,10 @@ def local_facts(formula: sympy.Expr, inputs: tuple[sympy.Expr, ...]) -> Facts:
     if kind in OUTER_DERIVATIVES:  # f(u): the derivation's own fact f'(u), named by its rule
         name, outer = OUTER_DERIVATIVES[kind]
         return name, ((name, outer(inputs[0])),)
-    raise NotImplementedError(f"no local derivative for {kind.__name__}")
+    if kind in SEVERAL_ARGUMENTS:  # huber(u, δ), logsumexp(u, v, …): the function's own partials
+        name = SEVERAL_ARGUMENTS[kind]
+        return name, tuple((name, formula.diff(u)) for u in inputs)
+    raise DeriveError(f"backpropagation has no node for {kind.__name__} yet")
 
 
 # -- building the graph ----------------------------------------------------------------------
@@ -227,6 +230,8 @@ class _Builder:
             inputs = tuple(self.build(body) for body in bodies)
             formula = sympy.Add(*(self.drafts[k].placeholder for k in inputs))
             self.drafts[expr] = _Draft("operation", "sum", inputs, _placeholder(), formula)
+        elif isinstance(expr, sympy.Piecewise):
+            raise DeriveError("backpropagation has no node for where(…) yet")
         else:
             self._operation(expr)
         return expr
@@ -503,6 +508,7 @@ def _evaluate(
     batch: tuple[int, ...],
 ) -> sympy.Float:
     """An expression of the loss's parameters and data, on the batch's rows (n = its size)."""
+    expr = expr.xreplace(loss.values)  # named constants (λ) by their values
     if loss.data:
         expr = expr.xreplace({N_ROWS: sympy.Integer(len(batch))})
         expr = expr.replace(

@@ -202,7 +202,7 @@ def written(node: Node, graph: Graph, notation: Notation) -> str:
 def rule_words(rule: str, catalog: dict) -> tuple[str, str]:
     """A local derivative's rule, named as `derive diff` names it, and what it says."""
     extra = catalog["backprop"]
-    name = catalog["rules"].get(rule) or extra["rules"][rule]
+    name = catalog["rules"].get(rule) or extra["rules"][rule]  # [backprop.rules]: graph-only
     fact = catalog["facts"].get(rule) or extra["facts"].get(rule, "")
     return name, fact
 

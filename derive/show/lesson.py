@@ -1453,7 +1453,8 @@ def _fitted(output: sympy.Expr, trace: Trace, numbers: Numbers) -> sympy.Expr:
 
 
 def _norm(vector) -> float:
-    value = float(np.linalg.norm(vector))
+    with np.errstate(over="ignore"):  # a diverged run's gradient: inf, told apart below
+        value = float(np.linalg.norm(vector))
     return value if math.isfinite(value) else 0.0
 
 
