@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from derive.app.data import load_data
+from derive.app.data import MAX_ROWS, load_data
 from derive.core.errors import DeriveError
 
 
@@ -37,6 +37,13 @@ def test_csv_with_header(tmp_path):
         ("x,x\n1,2\n", "appears twice"),
         ("x,exp\n1,2\n", "clashes with the function"),
         ("x,my col\n1,2\n", "not a usable column name"),
+        ("x,y\n1,\u0663\n", ":2, column y: '\u0663' is not a number"),  # Arabic-Indic 3
+        ("x,y\n\uff12,1\n", ":2, column x: '\uff12' is not a number"),  # fullwidth 2
+        ("x,y\n1_0,1\n", "'1_0' is not a number"),
+        ("x,y\n1,2\n3,4,5\n", ":3: 3 cells"),
+        ("x,n\n1,2\n", "clashes with the number of rows"),
+        ("np,y\n1,2\n", "clashes with NumPy in the lesson's notebook"),
+        ("x,plt\n1,2\n", "clashes with matplotlib"),
     ],
 )
 def test_bad_csv_names_file_line_and_column(tmp_path, content, message):
@@ -60,6 +67,26 @@ def test_bad_csv_names_file_line_and_column(tmp_path, content, message):
 def test_bad_inline_data(spec, message):
     with pytest.raises(DeriveError, match=message.replace("(", r"\(").replace(")", r"\)")):
         load_data(spec)
+
+
+def test_the_plain_and_the_quoted_file_read_the_same_numbers(tmp_path):
+    rng = np.random.default_rng(3)
+    table = rng.normal(0, 1e3, (500, 3))
+    lines = [",".join(f"{v:.9g}" for v in row) for row in table]
+    plain, quoted = tmp_path / "plain.csv", tmp_path / "quoted.csv"
+    plain.write_text("a,b,c\r\n" + "\r\n".join(lines) + "\r\n")
+    quoted.write_text('"a","b","c"\n' + "\n".join(lines) + "\n\n")  # the csv module's path
+    expected = np.array([[float(v) for v in line.split(",")] for line in lines])
+    for path in (plain, quoted):
+        data = load_data(str(path))
+        assert np.array_equal(np.column_stack([data["a"], data["b"], data["c"]]), expected)
+
+
+def test_a_file_with_too_many_rows_is_refused_before_it_is_parsed(tmp_path):
+    path = tmp_path / "huge.csv"
+    path.write_text("x\n" + "1\n" * (MAX_ROWS + 1))
+    with pytest.raises(DeriveError, match=f"at most {MAX_ROWS} rows"):
+        load_data(str(path))
 
 
 def test_missing_file_is_a_clean_error():

@@ -22,8 +22,18 @@ from derive.app.files import read_text
 from derive.core.errors import DeriveError
 from derive.core.parse import RESERVED
 
-MAX_ROWS = 10_000_000
+MAX_ROWS = 1_000_000  # lessons are built and measured up to 10⁶ rows (under 1 GB)
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# ASCII digits only: Python's float() also reads ٣ and ２, which a teacher's file never means.
+_NUMBER = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+_NOT_PLAIN = re.compile(r"[^0-9eE+\-., \t\r\n]")  # anything but what plain numbers use
+# Names a lesson gives to something else: n is the number of rows in every formula, and the
+# notebook imports NumPy as np and matplotlib's pyplot as plt.
+TAKEN_NAMES = {
+    "n": "the number of rows in every formula",
+    "np": "NumPy in the lesson's notebook",
+    "plt": "matplotlib in the lesson's notebook",
+}
 
 
 def load_data(spec: str) -> dict[str, np.ndarray]:
@@ -38,11 +48,13 @@ def _check_name(name: str, where: str) -> None:
         raise DeriveError(f"{where}: {name!r} is not a usable column name (letters, digits, _)")
     if name in RESERVED:
         raise DeriveError(f"{where}: column {name!r} clashes with the function or constant {name}")
+    if name in TAKEN_NAMES:
+        raise DeriveError(f"{where}: column {name!r} clashes with {TAKEN_NAMES[name]}; rename it")
 
 
 def _number(text: str, where: str) -> float:
     cell = text.strip()
-    if not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", cell):
+    if not re.fullmatch(_NUMBER, cell):
         shown = repr(cell) if cell else "an empty cell"
         raise DeriveError(f"{where}: {shown} is not a number")
     value = float(cell)
@@ -70,10 +82,41 @@ def _inline(spec: str) -> dict[str, np.ndarray]:
 
 def _csv(path: Path) -> dict[str, np.ndarray]:
     text = read_text(path, "data file")
+    lines = text.count("\n")
+    if lines > MAX_ROWS + 1:  # refused before any parsing: a 10⁷-row file in about a second
+        raise DeriveError(f"{path}: {lines} lines; derive reads at most {MAX_ROWS} rows")
+    fast = _plain_table(text, str(path))
+    if fast is not None:
+        return fast
     try:
         return _read_csv(csv.reader(io.StringIO(text, newline="")), str(path))
     except csv.Error as error:
         raise DeriveError(f"{path}: not a readable CSV file ({error})") from None
+
+
+def _plain_table(text: str, name: str) -> dict[str, np.ndarray] | None:
+    """The common file (a header, then rows of plain ASCII numbers and commas) read in one
+    pass; None for anything else (quotes, blank lines, a bad cell), which the careful reader
+    below then reads or reports with its line and column."""
+    head, newline, body = text.partition("\n")
+    header = [h.strip() for h in head.rstrip("\r").split(",")]
+    if not newline or not body.strip() or not all(_NAME.fullmatch(h) for h in header):
+        return None
+    lines = body.strip().split("\n")
+    if _NOT_PLAIN.search(body) or any(line.count(",") != len(header) - 1 for line in lines):
+        return None
+    for h in header:
+        _check_name(h, f"{name}:1")
+    if len(set(header)) != len(header):
+        return None
+    try:  # float() of ASCII digits, signs, points and exponents: exactly the cells of _NUMBER
+        values = np.array(",".join(lines).split(","), dtype=float)
+    except ValueError:  # "", "1e", "1.2.3", "+-1": the careful reader says where
+        return None
+    if not np.all(np.isfinite(values)):
+        return None
+    table = values.reshape(-1, len(header))
+    return {h: table[:, k].copy() for k, h in enumerate(header)}
 
 
 def _read_csv(reader, name: str) -> dict[str, np.ndarray]:

@@ -33,6 +33,9 @@ from derive.core.parse import Loss
 
 RATE_STEPS = 20  # at least this many steps for the comparison runs
 START_STEPS = 100  # ... and for the runs from other starts
+# The batch comparison records the loss over all rows after every update, and one stochastic
+# epoch makes one update per row: rows² work. Beyond this many rows it runs on a sample.
+BATCH_ROWS = 2_000
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,7 @@ class Experiments:
     rate_steps: int
     optimizers: tuple[Run, ...]
     batches: tuple[Run, ...]
+    batch_rows: int  # rows the batch comparison uses: all, or a sample of BATCH_ROWS of them
     starts: tuple[StartRun, ...]
     model: Model | None
     variant: Derivation
@@ -150,11 +154,20 @@ def run_experiments(
         steady = run(main.optimizer, main.steps)
         constant = Run("constant", steady, behaviour(steady, setting))
     stepped = _newton(derivation, start, data, steps)
+    sample = batch_sample(data)
     batches = tuple(
         Run(name, trace, behaviour(trace, setting))
-        for name, size, epochs in _batch_modes(data)
+        for name, size, epochs in _batch_modes(sample)
         for trace in [
-            run(Optimizer.make("sgd", lr=learning_rate), None, epochs=epochs, batch_size=size)
+            descend(
+                derivation,
+                start,
+                Optimizer.make("sgd", lr=learning_rate),
+                None,
+                data=sample,
+                epochs=epochs,
+                batch_size=size,
+            )
         ]
     )
     return Experiments(
@@ -166,6 +179,7 @@ def run_experiments(
         rate_steps=steps,
         optimizers=optimizers,
         batches=batches,
+        batch_rows=len(next(iter(sample.values()))) if sample else 0,
         starts=_starts(derivation, setting, learning_rate, max(steps, START_STEPS), starts),
         model=model_of(derivation) if data else None,
         variant=_variant(derivation),
@@ -267,6 +281,16 @@ def _optimizers(learning_rate: float, own: Optimizer) -> list[tuple[str, Optimiz
     if all(own != optimizer for _, optimizer in compared):
         compared.append(("own", own))
     return compared
+
+
+def batch_sample(data: Mapping[str, np.ndarray]) -> Mapping[str, np.ndarray]:
+    """The rows the batch comparison runs on: all of them, or BATCH_ROWS drawn without
+    replacement with seed 0 (kept in file order), so that a stochastic epoch stays short."""
+    rows = len(next(iter(data.values()))) if data else 0
+    if rows <= BATCH_ROWS:
+        return data
+    chosen = np.sort(np.random.default_rng(0).choice(rows, BATCH_ROWS, replace=False))
+    return {name: np.asarray(column)[chosen] for name, column in data.items()}
 
 
 def _batch_modes(data) -> list[tuple[str, int | None, int]]:

@@ -20,7 +20,7 @@ from matplotlib import font_manager
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from derive.core.grid import loss_function, predictor
+from derive.core.grid import grid_side, loss_function, predictor
 from derive.show.printing import to_latex
 
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
@@ -132,7 +132,8 @@ def _landscape(ax, loss: Loss, paths: Sequence[np.ndarray], names: Sequence[str]
         ax.set_ylabel(f"L({names[0]})")
         return
     (x0, x1), (y0, y1) = _span(every[:, 0]), _span(every[:, 1])
-    gx, gy = np.meshgrid(np.linspace(x0, x1, 240), np.linspace(y0, y1, 240))
+    side = grid_side(loss, 240)
+    gx, gy = np.meshgrid(np.linspace(x0, x1, side), np.linspace(y0, y1, side))
     with np.errstate(all="ignore"):
         gz = np.broadcast_to(loss(gx, gy), gx.shape)
     finite = gz[np.isfinite(gz)]
@@ -232,7 +233,8 @@ def graph(loss: Loss, path: np.ndarray, names: Sequence[str], words: Mapping[str
     ax.set_title(words["contour_title"])
     ax3 = fig.add_subplot(1, 2, 2, projection="3d")
     (x0, x1), (y0, y1) = _span(path[:, 0]), _span(path[:, 1])
-    gx, gy = np.meshgrid(np.linspace(x0, x1, 60), np.linspace(y0, y1, 60))
+    side = grid_side(loss, 60)
+    gx, gy = np.meshgrid(np.linspace(x0, x1, side), np.linspace(y0, y1, side))
     with np.errstate(all="ignore"):
         gz = np.broadcast_to(loss(gx, gy), gx.shape)
     ax3.plot_surface(gx, gy, gz, cmap="viridis", alpha=0.85, linewidth=0, antialiased=True)

@@ -1027,7 +1027,7 @@ class _Builder:
         runs = self.experiments.batches
         if not runs:
             return None, ()
-        w, rows_total = self.words, self.experiments.rows
+        w, rows_total = self.words, self.experiments.batch_rows
         rows = []
         for run in runs:
             size = run.trace.batch_size or rows_total
@@ -1048,6 +1048,8 @@ class _Builder:
             for k in ("method", "size", "per_epoch", "epochs", "updates", "rises", "final_loss")
         )
         notes = [w("batch.seeded")]
+        if rows_total < self.experiments.rows:
+            notes.insert(0, w("batch.sampled", sample=rows_total, rows=self.experiments.rows))
         stochastic = next((r for r in runs if r.label == "stochastic"), None)
         full = next((r for r in runs if r.label == "batch"), None)
         if stochastic is not None and stochastic.behaviour.loss_increases:
