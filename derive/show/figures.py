@@ -20,6 +20,7 @@ from matplotlib import font_manager
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from derive.core.experiments import batch_sample
 from derive.core.grid import grid_side, loss_function, predictor
 from derive.show.printing import to_latex
 
@@ -366,16 +367,17 @@ def fit(
 ) -> Figure:
     """The data and what the final parameters make of it: a line (or curve), or a boundary."""
     fig, ax = _subplots(figsize=(6.4, 3.9))
-    target = data[model.target]
+    shown = batch_sample(data)  # 10⁶ points are a blot and slow: a seeded sample of them
+    target = shown[model.target]
     if len(model.inputs) == 1:
-        x = data[model.inputs[0]]
-        grid = np.linspace(*_span(x, 0.05), 300)
+        x = shown[model.inputs[0]]
+        grid = np.linspace(*_span(data[model.inputs[0]], 0.05), 300)
         ax.scatter(x, target, s=18, color=OKABE_ITO[0], alpha=0.7, label=words["data"])
         ax.plot(grid, predict(grid), color=OKABE_ITO[1], lw=2, label=words["model_" + model.kind])
         ax.set_xlabel(model.inputs[0])
         ax.set_ylabel(model.target)
     else:
-        x1, x2 = (data[name] for name in model.inputs)
+        x1, x2 = (shown[name] for name in model.inputs)
         for value, color in ((0, OKABE_ITO[0]), (1, OKABE_ITO[1])):
             chosen = target == value
             ax.scatter(x1[chosen], x2[chosen], s=18, color=color, label=f"{model.target} = {value}")
@@ -482,7 +484,9 @@ def lesson_figures(derivation, trace, experiments, words, data, sections) -> dic
     if "rates" in sections and experiments.rates:
         out["rates"] = rate_panels(loss, experiments.rates, names, words["rate_labels"], words)
     if "batch" in sections and experiments.batches:
-        out["batch"] = batches(experiments.batches, words["batch_labels"], experiments.rows, words)
+        out["batch"] = batches(
+            experiments.batches, words["batch_labels"], experiments.batch_rows, words
+        )
     if "optimizers" in sections and experiments.optimizers:
         out["optimizers"] = compare(
             loss, experiments.optimizers, names, words["optimizer_labels"], words

@@ -20,7 +20,7 @@ import sympy
 from derive.core.derivation import Derivation, Partial
 from derive.core.descend import Trace
 from derive.core.errors import DeriveError
-from derive.core.experiments import Curvature, Experiments, Run, StartRun
+from derive.core.experiments import BATCH_ROWS, Curvature, Experiments, Run, StartRun
 from derive.core.facts import Behaviour, Resolution, Shape
 from derive.core.landscape import Kind, Landscape, Minimum, StationaryPoint
 from derive.core.optimizers import DEFAULTS, TORCH_CLASSES, Optimizer, Quantity, Where
@@ -1522,6 +1522,8 @@ def figure_words(language: str, experiments: Experiments, trace: Trace) -> dict[
     )
     words["rate_labels"] = [behaviour_label(w, r.behaviour) for r in experiments.rates]
     words["batch_labels"] = [w(f"batch_names.{r.label}") for r in experiments.batches]
+    if experiments.rows > BATCH_ROWS:  # the fitted-model figure shows the batch sample's points
+        words["data"] = w("figures.data_sample", sample=BATCH_ROWS, rows=experiments.rows)
     words["optimizer_labels"] = [
         TORCH_CLASSES[r.trace.optimizer.name]
         if r.label == "own"
