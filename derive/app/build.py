@@ -26,7 +26,14 @@ from derive.show.lesson import (
     lesson_view,
     render_markdown,
 )
-from derive.show.report import ClassReport, class_csv, class_markdown
+from derive.show.report import (
+    ClassReport,
+    class_csv,
+    class_markdown,
+    feedback_files,
+    feedback_names,
+    gradebook_csv,
+)
 
 
 def slug(text: str) -> str:
@@ -84,18 +91,26 @@ def build_lesson(
 def write_report(
     report: ClassReport, derivation: Derivation, wrt: str, out: Path, languages: tuple[str, ...]
 ) -> list[Path]:
-    """grades.csv and report.<lang>.md/.html, written atomically into `out`."""
+    """grades.csv, gradebook.csv, report.<lang>.md/.html and feedback/<student>.<lang>.md,
+    written atomically into `out`."""
     out = Path(out)
+    names = feedback_names((s.line, s.student) for s in report.submissions if s.student)
 
     def write_all(staging: Path) -> None:
-        (staging / "grades.csv").write_text(class_csv(report, wrt), encoding="utf-8")
+        (staging / "grades.csv").write_text(class_csv(report, names), encoding="utf-8")
+        (staging / "gradebook.csv").write_text(gradebook_csv(report), encoding="utf-8")
+        (staging / "feedback").mkdir()
 
         def write(language: str) -> None:
             markdown = class_markdown(report, derivation, wrt, language)
             (staging / f"report.{language}.md").write_text(markdown, encoding="utf-8")
-            title = messages(language)["check"]["title"]
+            title = messages(language)["report"]["title"]
             html = markdown_to_html(markdown, language, title, staging)
             (staging / f"report.{language}.html").write_text(html, encoding="utf-8")
+            folder = staging / "feedback"
+            for name, text in feedback_files(report, derivation, wrt, language, names).items():
+                with open(folder / name, "w", encoding="utf-8") as handle:
+                    handle.write(text)
 
         in_parallel(write, languages)
 

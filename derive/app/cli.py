@@ -6,6 +6,7 @@ Exit codes: 0 success, 2 bad input (one line on stderr, plus a caret line for te
 from __future__ import annotations
 
 import argparse
+import collections
 import ctypes
 import json
 import math
@@ -21,8 +22,8 @@ from derive.app.build import build_lesson, slug, write_report
 from derive.app.course import Outcome, build_course, read_course
 from derive.app.data import load_data
 from derive.app.files import read_submissions
-from derive.app.grading import grade_many
-from derive.core.check import check, parse_answer
+from derive.app.grading import TIME_LIMIT, grade_many, grade_one
+from derive.core.check import parse_answer
 from derive.core.derivation import differentiate
 from derive.core.descend import DEFAULTS, Optimizer, Trace, descend
 from derive.core.errors import DeriveError
@@ -35,7 +36,7 @@ from derive.show.explain import render_diff
 from derive.show.lesson import SECTIONS
 from derive.show.notebook import write_notebooks
 from derive.show.printing import hazard_text, number, unicode_name
-from derive.show.report import ClassReport, verdict_json, verdict_text
+from derive.show.report import ClassReport, accounted, verdict_json, verdict_text
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 LANGUAGE_CHOICES = {"zh": ("zh",), "en": ("en",), "all": ("zh", "en")}
@@ -190,6 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print the verdict as JSON")
     check.add_argument("--jobs", type=_jobs, default=None, help="processes for --answers (cores)")
     check.add_argument("--out", type=Path, help="report folder for --answers")
+    check.add_argument(
+        "--time-limit",
+        type=_positive_float,
+        default=TIME_LIMIT,
+        help=f"seconds per distinct answer; past it the answer is invalid ({TIME_LIMIT:g})",
+    )
 
     course = commands.add_parser("course", help="build every lesson of a course spec (TOML)")
     course.add_argument("spec", type=Path, help="the course spec, e.g. examples/seeds/course.toml")
@@ -293,7 +300,7 @@ def run_diff(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    loss, _, _ = _problem(args)
+    loss, data, _ = _problem(args)
     if args.wrt not in loss.params:
         raise DeriveError(f"--wrt {args.wrt}: not a parameter ({', '.join(loss.params)})")
     derivation = differentiate(loss)
@@ -301,23 +308,34 @@ def run_check(args: argparse.Namespace) -> int:
         if args.lang == "all":
             raise DeriveError("--lang all is for --answers reports: choose zh or en")
         language = args.lang or "en"
-        verdict = check(derivation, args.wrt, parse_answer(args.answer, derivation))
+        answer = parse_answer(args.answer, derivation)
+        verdict = grade_one(derivation, args.wrt, answer, data, args.time_limit)
         if args.json:
             print(json.dumps(verdict_json(verdict, language, args.wrt), ensure_ascii=False))
         else:
             print(verdict_text(verdict, language, args.wrt))
         return 0 if verdict.correct else 1
-    submissions = read_submissions(args.answers)
+    lines, submissions = read_submissions(args.answers)
     texts = [s.answer for s in submissions if s.answer is not None]
     jobs = args.jobs or os.cpu_count() or 1
-    print(f"derive: {len(submissions)} rows, {len(set(texts))} distinct answers", file=sys.stderr)
-    graded = grade_many(derivation, args.wrt, texts, jobs, _progress("graded"))
+    print(
+        f"derive: {lines:,} lines: {len(submissions):,} rows, {len(set(texts)):,} distinct answers",
+        file=sys.stderr,
+    )
+    graded = grade_many(
+        derivation, args.wrt, texts, jobs, _progress("graded"), data, args.time_limit
+    )
+    report = ClassReport(lines, submissions, graded)
     out = args.out or Path("output") / f"check-{slug(args.loss)}-{args.wrt}"
     languages = LANGUAGE_CHOICES[args.lang or "all"]
-    for path in write_report(
-        ClassReport(submissions, graded), derivation, args.wrt, out, languages
-    ):
+    for path in write_report(report, derivation, args.wrt, out, languages):
         print(path)
+    counts = collections.Counter(report.status(s) for s in submissions)
+    print(
+        f"derive: {lines:,} lines read, {accounted(report):,} rows reported: "
+        + ", ".join(f"{counts[s]:,} {s}" for s in ("right", "wrong", "invalid")),
+        file=sys.stderr,
+    )
     return 0
 
 
