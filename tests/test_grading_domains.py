@@ -166,7 +166,7 @@ def test_counterexample_for_log_lies_where_log_is_defined():
 def test_cross_entropy_counterexample_has_a_probability():
     loss = "mean(-(y*log(p)+(1-y)*log(1-p)))"
     result = verdict(loss, "p", "mean(-y/p + (1-y)/(1+p))")
-    params, data = assert_values(
+    params, _ = assert_values(
         result,
         lambda p, d: sum(-y / p["p"] + (1 - y) / (1 - p["p"]) for y in d["y"]) / len(d["y"]),
         lambda p, d: sum(-y / p["p"] + (1 - y) / (1 + p["p"]) for y in d["y"]) / len(d["y"]),

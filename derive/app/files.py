@@ -64,16 +64,15 @@ def _submission(number: int, line: bytes, width: int, who: int, what: int) -> Su
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError:
-        return Submission(number, "", None, Problem(ProblemCode.NOT_UTF8))
+        name = _name(line.decode("utf-8", errors="replace"), who)
+        return Submission(number, name, None, Problem(ProblemCode.NOT_UTF8))
     if not text.strip():
         return Submission(number, "", None, Problem(ProblemCode.BLANK_LINE))
     try:
         cells = next(csv.reader([text], strict=True))
     except csv.Error as error:
-        lenient = next(csv.reader([text]), [])  # the name, as well as it can be read
-        student = clean(lenient[who]).strip() if len(lenient) > who else ""
         problem = Problem(ProblemCode.BAD_QUOTE, (("error", str(error)),))
-        return Submission(number, student, None, problem)
+        return Submission(number, _name(text, who), None, problem)
     student = clean(cells[who]).strip() if len(cells) > who else ""
     if not any(cell.strip() for cell in cells):
         return Submission(number, "", None, Problem(ProblemCode.NO_CELLS))
@@ -86,3 +85,9 @@ def _submission(number: int, line: bytes, width: int, who: int, what: int) -> Su
     if not answer:
         return Submission(number, student, None, Problem(ProblemCode.NO_ANSWER))
     return Submission(number, student, answer)
+
+
+def _name(text: str, who: int) -> str:
+    """The student's name in a broken line, as well as it can be read (for the report)."""
+    cells = next(csv.reader([text]), [])
+    return clean(cells[who]).strip() if len(cells) > who else ""

@@ -81,7 +81,8 @@ def grade_one(
     """One answer's Verdict, within the budget; past it, or beyond derive's limits, DeriveError."""
     (graded,) = graded_within_budget(prepare(derivation, wrt, data), [answer], 1, time_limit)
     if graded.verdict is None:
-        raise DeriveError(graded.problem.sentence("en").rstrip("."))
+        sentence = graded.problem.sentence("en").rstrip(".")
+        raise DeriveError(sentence[0].lower() + sentence[1:])
     return graded.verdict
 
 
@@ -140,42 +141,37 @@ def graded_within_budget(
         if progress:
             progress(done, len(answers), graded)
 
+    late = Graded(None, Problem(ProblemCode.TIME_LIMIT, (("seconds", _seconds(seconds)),)))
     for _ in range(min(jobs, len(answers))):
         start()
     while workers:
         soonest = min(deadline for _, _, deadline in workers.values())
         ready = wait(list(workers), timeout=max(0.0, soonest - time.monotonic()))
-        for connection in ready:
-            process, index, _ = workers[connection]
-            try:
-                graded = connection.recv()
-            except (EOFError, OSError):  # the worker died (killed by the OS, out of memory…)
-                graded = Graded(
-                    None, Problem(ProblemCode.MEMORY_LIMIT, (("mib", MEMORY_LIMIT_MIB),))
-                )
-                workers.pop(connection)
-                process.join()
-                finish(index, graded)
-                if pending:
-                    start()
-                continue
-            finish(index, graded)
-            give(connection)
         now = time.monotonic()
         for connection, (process, index, deadline) in list(workers.items()):
-            if index is not None and now >= deadline and connection not in ready:
-                process.kill()
+            if connection in ready:
+                try:
+                    graded = connection.recv()
+                except (EOFError, OSError):  # the worker died (a crash, the OS's OOM killer)
+                    graded = None
+                if graded is not None:
+                    finish(index, graded if now <= deadline else late)
+                    give(connection)
+                    continue
                 process.join()
-                workers.pop(connection)
-                connection.close()
-                finish(
-                    index,
-                    Graded(
-                        None, Problem(ProblemCode.TIME_LIMIT, (("seconds", _seconds(seconds)),))
-                    ),
-                )
-                if pending:
-                    start()
+                died = f"the grading process ended with exit code {process.exitcode}"
+                finish(index, Graded(None, Problem(ProblemCode.FAILED, (("error", died),))))
+            elif now < deadline:
+                continue
+            else:
+                finish(index, late)
+            # a worker stuck past its deadline, or dead: replaced by a fresh one
+            process.kill()
+            process.join()
+            connection.close()
+            workers.pop(connection)
+            if pending:
+                start()
     return results
 
 

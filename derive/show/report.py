@@ -510,7 +510,7 @@ def class_markdown(report: ClassReport, derivation: Derivation, wrt: str, langua
         mistake_rows.append(
             {
                 "label": f"M{k}",
-                "name": markdown_text(name),
+                "name": markdown_text(shorten(name)),
                 "count": f"{count:,}",
                 "share": _share(count, total),
                 "example": f"{example.label} {markdown_code(shorten(example.text, 24), True)}",
@@ -531,14 +531,14 @@ def class_markdown(report: ClassReport, derivation: Derivation, wrt: str, langua
         status = "invalid" if verdict is None else ("right" if verdict.correct else "wrong")
         mistake = "" if verdict is None or verdict.correct else mistake_name(verdict, language, wrt)
         if verdict is None:
-            mistake = shorten(answer.graded.problem.sentence(language), 60)
+            mistake = answer.graded.problem.sentence(language)
         answer_rows.append(
             {
                 "label": answer.label,
-                "answer": markdown_code(shorten(answer.text), True),
+                "answer": markdown_code(shorten(answer.text, 30), True),
                 "count": f"{len(answer.lines):,}",
                 "verdict": verdict_word[status],
-                "mistake": markdown_text(mistake),
+                "mistake": markdown_text(shorten(mistake, 36)),
             }
         )
         if len(" ".join(answer.text.split())) > TABLE_TEXT:
