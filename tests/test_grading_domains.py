@@ -181,6 +181,13 @@ def test_counterexample_uses_the_assignments_data():
     assert d == {name: [Fraction(str(v)) for v in vs] for name, vs in data.items()}
 
 
+def test_the_assignments_data_even_where_simplest_parameters_agree():
+    data = {"x": [1.0, 2.0, 3.0], "y": [2.0, 3.0, 4.0]}  # at w = b = 1 every residual is 0
+    result = verdict(MSE, "w", "mean((w*x+b-y)*x)", data)
+    params, d = assert_values(result, mse_dw, lambda p, d: mse_dw(p, d) / 2)
+    assert d == {"x": [1, 2, 3], "y": [2, 3, 4]} and params == {"w": 1, "b": 2}
+
+
 def test_long_assignment_data_gives_a_few_of_its_rows():
     data = {"x": [float(k % 7) + 0.25 for k in range(500)], "y": [float(k % 5) for k in range(500)]}
     result = verdict(MSE, "w", "mean((w*x+b-y)*x)", data)

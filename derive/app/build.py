@@ -4,6 +4,7 @@ atomically (all files appear at once, or none change)."""
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import tempfile
@@ -109,13 +110,24 @@ def write_report(
             (staging / f"report.{language}.html").write_text(html, encoding="utf-8")
             folder = staging / "feedback"
             for name, text in feedback_files(report, derivation, wrt, language, names).items():
-                with open(folder / name, "w", encoding="utf-8") as handle:
-                    handle.write(text)
+                _write_new(folder / name, text)
 
         in_parallel(write, languages)
 
     write_folder(out, write_all)
     return sorted(p for p in out.iterdir())
+
+
+def _write_new(path: Path, text: str) -> None:
+    """A new file in two system calls, never through an existing file or link: a class of 10⁵
+    students has 2·10⁵ feedback files, and a Python file object per file was most of their cost."""
+    data = memoryview(text.encode("utf-8"))
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    try:
+        while data:
+            data = data[os.write(descriptor, data) :]
+    finally:
+        os.close(descriptor)
 
 
 def write_folder(out: Path, write) -> None:

@@ -582,7 +582,8 @@ class Task:
     partial: Partial
     points: tuple[Point, ...]
     expected: tuple[Value, ...]
-    simple_datasets: tuple[tuple[tuple[str, tuple[Fraction, ...]], ...], ...]
+    # data sets for counterexamples: the assignment's, then invented ones
+    simple_datasets: tuple[tuple[tuple[tuple[str, tuple[Fraction, ...]], ...], ...], ...]
     assignment: tuple[tuple[str, tuple[Fraction, ...]], ...]
     seed: int
 
@@ -642,7 +643,7 @@ def _prepare(derivation: Derivation, wrt: str, assignment: tuple, seed: int) -> 
         partial,
         tuple(points),
         tuple(values),
-        tuple(_simple_datasets(loss, assignment)),
+        (tuple(_assignment_datasets(loss, assignment)), tuple(_simple_datasets(loss))),
         assignment,
         seed,
     )
@@ -728,17 +729,21 @@ PATTERNS = {
 }
 
 
-def _simple_datasets(loss, assignment: tuple) -> Iterator[tuple]:
-    """Data sets a student can check by hand, simplest first: the assignment's (its first rows
-    when it is long), then two or three rows of small integers, one pattern per column in turn
-    (never every combination: 7ᵏ of them for k columns)."""
-    if not loss.data:
-        yield ()
-        return
-    if assignment:
+def _assignment_datasets(loss, assignment: tuple) -> Iterator[tuple]:
+    """The assignment's data for a counterexample: whole, or its first rows when it is long."""
+    if loss.data and assignment:
         rows = len(assignment[0][1])
         for shown in (rows,) if rows <= 12 else (3, 2, 5):
             yield tuple((name, values[:shown]) for name, values in assignment)
+
+
+def _simple_datasets(loss) -> Iterator[tuple]:
+    """Data sets a student can check by hand, simplest first: two or three rows of small
+    integers (then one, four, five), one pattern per column in turn (never every combination:
+    7ᵏ of them for k columns)."""
+    if not loss.data:
+        yield ()
+        return
     positive = _positive_columns(loss)
     for patterns in PATTERNS.values():
         nonzero = [p for p in patterns if 0 not in p]
@@ -767,21 +772,23 @@ def _compositions(total: int, count: int, limit: int) -> Iterator[tuple[int, ...
 
 
 def _simple_points(task: Task) -> Iterator[tuple[Point, Value]]:
-    """Points inside the domain in order of simplicity: the assignment's data first, then small
-    data sets; small parameter values first."""
+    """Points inside the domain in order of simplicity: small parameter values on the
+    assignment's data first, then on small invented data sets."""
     loss = task.derivation.loss
-    indices = _by_total(len(loss.params), len(SIMPLE_VALUES))
-    tried = 0
-    for chosen in indices:
-        params = {name: SIMPLE_VALUES[k] for name, k in zip(loss.params, chosen, strict=True)}
-        for data in task.simple_datasets:
-            if tried == SIMPLE_TRIES:
-                return
-            tried += 1
-            point = _point(params, dict(data))
-            value = _inside(task.derivation, task.partial.textbook, point)
-            if value is not None:
-                yield point, value
+    for datasets in task.simple_datasets:
+        tried = 0
+        for chosen in _by_total(len(loss.params), len(SIMPLE_VALUES)):
+            params = {name: SIMPLE_VALUES[k] for name, k in zip(loss.params, chosen, strict=True)}
+            for data in datasets:
+                if tried == SIMPLE_TRIES // 2:
+                    break
+                tried += 1
+                point = _point(params, dict(data))
+                value = _inside(task.derivation, task.partial.textbook, point)
+                if value is not None:
+                    yield point, value
+            if tried == SIMPLE_TRIES // 2 or not datasets:
+                break
 
 
 # -- the verdict ----------------------------------------------------------------------------------

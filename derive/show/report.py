@@ -277,7 +277,7 @@ def verdict_json(verdict: Verdict, language: str, wrt: str) -> dict:
         "expected": to_unicode(verdict.expected, verdict.params),
         "answer": to_text(verdict.answer),
         "diagnosis": diagnosis_sentence(verdict, language, wrt),
-        "diagnosis_code": None if verdict.correct else (verdict.diagnosis or "none"),
+        "diagnosis_code": None if verdict.correct else verdict.diagnosis,
         "diagnosis_detail": None if verdict.correct else detail_text(verdict),
         "counterexample": None if shown is None else counterexample_json(shown),
         "symbolic": verdict.symbolic,
