@@ -612,8 +612,8 @@ def _assignment(derivation: Derivation, data) -> tuple:
     if rows <= ASSIGNMENT_ROWS:
         chosen = range(rows)
     else:
-        step = rows / ASSIGNMENT_ROWS
-        chosen = sorted({*range(ASSIGNMENT_ROWS // 2), *(int(k * step) for k in range(12))})
+        half = ASSIGNMENT_ROWS // 2
+        chosen = sorted({*range(half), *(int(k * rows / half) for k in range(half))})
     return tuple(
         (name, tuple(Fraction(repr(float(data[name][k]))) for k in chosen)) for name in names
     )
