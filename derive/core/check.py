@@ -473,6 +473,7 @@ def _compiled(expr: sympy.Expr) -> Compiled:
     raise DeriveError(f"derive cannot evaluate {type(expr).__name__}")
 
 
+@functools.lru_cache(maxsize=8192)
 def _may_be_exact(expr: sympy.Expr) -> bool:
     """Only + − × ÷ and integer powers of rationals: exact values are possible."""
     if expr.has(sympy.pi, sympy.E):
@@ -1078,7 +1079,7 @@ def diagnose(
         if other.param != partial.param and fits(other.textbook):
             return Diagnosis.WRONG_PARAMETER, other.param
     for column in sorted(task.loss_columns):
-        if any(fits(c) for c in _dropped_forms(_column_derivative(loss.expr, column))):
+        if any(fits(c) for c in _column_derivatives(loss.expr, column)):
             return Diagnosis.COLUMN_AS_PARAMETER, column
     if fits(-expected):
         return Diagnosis.SIGN, None
@@ -1122,11 +1123,14 @@ def _dropped_forms(expr: sympy.Expr) -> list[sympy.Expr]:
     return [expr, one_row, one_row.xreplace({N_ROWS: 1})]
 
 
-def _column_derivative(loss_expr: sympy.Expr, column: str) -> sympy.Expr:
-    """∂L/∂x taken as if the data column x were the parameter: (1/n) Σ ∂ℓᵢ/∂xᵢ."""
+@functools.lru_cache(maxsize=64)
+def _column_derivatives(loss_expr: sympy.Expr, column: str) -> list[sympy.Expr]:
+    """∂L/∂x taken as if the data column x were the parameter, (1/n) Σ ∂ℓᵢ/∂xᵢ, and its
+    one-row forms (computed once per loss, not once per answer)."""
     stand_in = sympy.Dummy(column, real=True)
     replaced = loss_expr.xreplace({data_column(column): stand_in})
-    return sympy.diff(replaced, stand_in).xreplace({stand_in: data_column(column)})
+    derivative = sympy.diff(replaced, stand_in).xreplace({stand_in: data_column(column)})
+    return _dropped_forms(derivative)
 
 
 def _dropped(answer, means: bool, values, expected: list, points) -> tuple | None:
