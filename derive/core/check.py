@@ -46,7 +46,7 @@ MIN_POINTS = 4  # fewer than this inside the domain: the answer cannot be graded
 MAX_CANDIDATES = 600  # random points tried to find TARGET_POINTS inside the domain
 EXTRA_POINTS = 8  # further points when SymPy cannot show the difference is 0
 SIMPLE_TRIES = 240  # simple points tried for a counterexample
-DIAGNOSIS_POINTS = 10
+DIAGNOSIS_POINTS = 6  # enough to fit a candidate (3 at least must agree), few enough to be quick
 ASSIGNMENT_ROWS = 24  # rows of the assignment's data used as one data set
 SIMPLE_VALUES = tuple(
     Fraction(v) for v in ("1", "2", "-1", "1/2", "0", "3", "-2", "3/2", "-1/2", "1/3", "5", "10")
@@ -405,8 +405,7 @@ Compiled = Callable[[_Env], Value]
 def _compiled(expr: sympy.Expr) -> Compiled:
     """The expression as nested closures over an _Env: walked once, evaluated many times."""
     if expr.is_Rational:
-        value = _fraction(expr)
-        return lambda env: env.number(value)
+        return _constant(_fraction(expr))
     if expr is sympy.pi or expr is sympy.E:
         name = "pi" if expr is sympy.pi else "e"
 
@@ -417,8 +416,7 @@ def _compiled(expr: sympy.Expr) -> Compiled:
 
         return constant
     if expr.is_Float:
-        value = Fraction(str(expr))
-        return lambda env: env.number(value)
+        return _constant(Fraction(str(expr)))
     if expr == N_ROWS:
         return lambda env: env.n
     if isinstance(expr, sympy.Symbol):
@@ -471,6 +469,20 @@ def _compiled(expr: sympy.Expr) -> Compiled:
         function, (argument,) = FUNCTIONS[type(expr)], args
         return lambda env: function(argument(env))
     raise DeriveError(f"derive cannot evaluate {type(expr).__name__}")
+
+
+def _constant(value: Fraction) -> Compiled:
+    """A number: itself, or its interval, converted once per precision (not once per row)."""
+    intervals: dict[int, Value] = {}
+
+    def constant(env: _Env) -> Value:
+        if env.exact:
+            return value
+        if iv.prec not in intervals:
+            intervals[iv.prec] = env.number(value)
+        return intervals[iv.prec]
+
+    return constant
 
 
 @functools.lru_cache(maxsize=8192)
@@ -809,11 +821,12 @@ def check(
 
 def grade(task: Task, answer: sympy.Expr) -> Verdict:
     expected = task.partial.textbook
-    relations = [
-        relation(e, value_at(answer, p)) for p, e in zip(task.points, task.expected, strict=True)
-    ]
-    if any(r in (Relation.DIFFER, Relation.UNDEFINED, Relation.TOO_LARGE) for r in relations):
-        return _wrong(task, answer)
+    relations = []
+    for point, value in zip(task.points, task.expected, strict=True):
+        found = relation(value, value_at(answer, point))
+        if found in (Relation.DIFFER, Relation.UNDEFINED, Relation.TOO_LARGE):
+            return _wrong(task, answer)  # which searches the simplest point itself
+        relations.append(found)
     agreeing = relations.count(Relation.EQUAL)
     if agreeing < MIN_POINTS:
         raise UndecidedError("the answer cannot be computed precisely enough at enough points")
