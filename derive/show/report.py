@@ -482,74 +482,128 @@ def _lines_text(lines: list[int]) -> str:
     return ", ".join(f"{r[0]}–{r[-1]}" if len(r) > 2 else ", ".join(map(str, r)) for r in runs)
 
 
-def class_markdown(report: ClassReport, derivation: Derivation, wrt: str, language: str) -> str:
-    words = {**messages(language)["check"], **messages(language)["report"]}
+def _task_sentences(derivation: Derivation, wrt: str, words: dict) -> tuple[str, str]:
+    """ "The loss is L = …; the task: ∂L/∂w." and "The derivative is ∂L/∂w = …"."""
     params = derivation.loss.params
     partial = next(p for p in derivation.partials if p.param == wrt)
+    task = words["task"].format(
+        loss=to_unicode(derivation.loss.expr, params), wrt=unicode_name(wrt)
+    )
+    expected = words["expected"].format(
+        wrt=unicode_name(wrt), expected=to_unicode(partial.textbook, params)
+    )
+    return task, expected
+
+
+def class_markdown(report: ClassReport, derivation: Derivation, wrt: str, language: str) -> str:
+    """The class report: summary and line count check, mistakes, distinct answers, invalid rows
+    by reason, each student (up to PER_STUDENT_ROWS rows)."""
+    words = {**messages(language)["check"], **messages(language)["report"]}
     answers = _answers(report)
     distinct = sorted({id(a): a for a in answers.values()}.values(), key=lambda a: int(a.label[1:]))
     statuses = collections.Counter(report.status(s) for s in report.submissions)
     rows = len(report.submissions)
-    blank = sum(1 for s in report.submissions if s.problem and s.problem.code == "blank_line")
-    total = rows - blank  # the share of the class: every row but empty lines
-    verdict_word = {"right": words["right"], "wrong": words["wrong"], "invalid": words["invalid"]}
+    blank = sum(
+        1 for s in report.submissions if report.problem(s) == Problem(ProblemCode.BLANK_LINE)
+    )
+    total = rows - blank  # the class, for shares: every row but empty lines
+    task, expected = _task_sentences(derivation, wrt, words)
+    lines = words["lines"].format(
+        lines=f"{report.lines:,}", rows=f"{rows:,}", reported=f"{accounted(report):,}"
+    )
+    long_answers = [
+        f"{a.label}: {wrapped_code(a.text)}"
+        for a in distinct
+        if len(" ".join(a.text.split())) > TABLE_TEXT
+    ]
+    per_student = rows <= PER_STUDENT_ROWS
+    view = {
+        "task": markdown_text(task),
+        "expected": markdown_text(expected),
+        "lines": markdown_text(lines),
+        "summary": [
+            (words["rows"], f"{rows:,}", ""),
+            (words["distinct"], f"{len(distinct):,}", ""),
+            *(
+                (words[s], f"{statuses[s]:,}", _share(statuses[s], total))
+                for s in ("right", "wrong", "invalid")
+            ),
+        ],
+        "mistakes": _mistake_rows(distinct, total, wrt, language, words),
+        "answers": [_answer_row(a, wrt, language, words) for a in distinct],
+        "long_answers": long_answers,
+        "invalid": _invalid_rows(report, language, words),
+        "per_student": per_student,
+        "per_student_note": markdown_text(words["per_student_in_csv"].format(count=f"{rows:,}")),
+        "students": [_student_row(report, s, answers, words) for s in report.submissions]
+        if per_student
+        else [],
+        "files": markdown_text(words["files"]),
+    }
+    words = {key: markdown_text(value) for key, value in words.items()}
+    return environment.get_template("report.md.j2").render(report=view, words=words)
 
-    mistakes: dict[tuple, list[_Answer]] = collections.defaultdict(list)
+
+def _mistake_rows(distinct: list[_Answer], total: int, wrt: str, language: str, words) -> list:
+    """Wrong answers grouped by mistake and quantity, the most frequent first, each with an
+    example answer, its sentence and its counterexample."""
+    groups: dict[tuple, list[_Answer]] = collections.defaultdict(list)
     for answer in distinct:
         verdict = answer.graded.verdict
         if verdict is not None and not verdict.correct:
-            mistakes[(_key(verdict), detail_text(verdict))].append(answer)
-    mistake_rows = []
-    for k, group in enumerate(
-        sorted(mistakes.values(), key=lambda g: -sum(len(a.lines) for a in g)), 1
-    ):
-        example = group[0]
+            groups[(_key(verdict), detail_text(verdict))].append(answer)
+    ordered = sorted(groups.values(), key=lambda g: -sum(len(a.lines) for a in g))
+    rows = []
+    for k, group in enumerate(ordered, 1):
+        example, count = group[0], sum(len(a.lines) for a in group)
         verdict = example.graded.verdict
-        count = sum(len(a.lines) for a in group)
         name = mistake_name(verdict, language, wrt)
-        mistake_rows.append(
+        note = words["mistake_example"].format(
+            label=f"M{k}",
+            mistake=name,
+            sentence=diagnosis_sentence(verdict, language, wrt),
+            answer=example.label,
+            counterexample=counterexample_sentence(verdict.counterexample, language),
+        )
+        rows.append(
             {
                 "label": f"M{k}",
                 "name": markdown_text(shorten(name)),
                 "count": f"{count:,}",
                 "share": _share(count, total),
                 "example": f"{example.label} {markdown_code(shorten(example.text, 24), True)}",
-                "note": markdown_text(
-                    words["mistake_example"].format(
-                        label=f"M{k}",
-                        mistake=name,
-                        sentence=diagnosis_sentence(verdict, language, wrt),
-                        answer=example.label,
-                        counterexample=counterexample_sentence(verdict.counterexample, language),
-                    )
-                ),
+                "note": markdown_text(note),
             }
         )
-    answer_rows, long_answers = [], []
-    for answer in distinct:
-        verdict = answer.graded.verdict
-        status = "invalid" if verdict is None else ("right" if verdict.correct else "wrong")
-        mistake = "" if verdict is None or verdict.correct else mistake_name(verdict, language, wrt)
-        if verdict is None:
-            mistake = answer.graded.problem.sentence(language)
-        answer_rows.append(
-            {
-                "label": answer.label,
-                "answer": markdown_code(shorten(answer.text, 30), True),
-                "count": f"{len(answer.lines):,}",
-                "verdict": verdict_word[status],
-                "mistake": markdown_text(shorten(mistake, 36)),
-            }
-        )
-        if len(" ".join(answer.text.split())) > TABLE_TEXT:
-            long_answers.append(f"{answer.label}: {wrapped_code(answer.text)}")
+    return rows
 
-    invalid: dict[str, list[Submission]] = collections.defaultdict(list)
+
+def _answer_row(answer: _Answer, wrt: str, language: str, words) -> dict:
+    verdict = answer.graded.verdict
+    if verdict is None:
+        status, mistake = "invalid", answer.graded.problem.sentence(language)
+    elif verdict.correct:
+        status, mistake = "right", ""
+    else:
+        status, mistake = "wrong", mistake_name(verdict, language, wrt)
+    return {
+        "label": answer.label,
+        "answer": markdown_code(shorten(answer.text, 30), True),
+        "count": f"{len(answer.lines):,}",
+        "verdict": words[status],
+        "mistake": markdown_text(shorten(mistake, 36)),
+    }
+
+
+def _invalid_rows(report: ClassReport, language: str, words) -> list[dict]:
+    """Invalid rows grouped by reason, the largest group first, with their lines and one
+    example's full reason."""
+    groups: dict[str, list[Submission]] = collections.defaultdict(list)
     for s in report.submissions:
         if report.status(s) == "invalid":
-            invalid[report.problem(s).code].append(s)
-    invalid_rows = []
-    for group in sorted(invalid.values(), key=lambda g: (-len(g), g[0].line)):
+            groups[report.problem(s).code].append(s)
+    rows = []
+    for group in sorted(groups.values(), key=lambda g: (-len(g), g[0].line)):
         problem = report.problem(group[0])
         summary = words["invalid_group"].format(
             reason=messages(language)["invalid"][problem.code],
@@ -559,54 +613,17 @@ def class_markdown(report: ClassReport, derivation: Derivation, wrt: str, langua
         example = words["invalid_example"].format(
             line=group[0].line, detail=problem.sentence(language)
         )
-        invalid_rows.append({"summary": markdown_text(summary), "example": markdown_text(example)})
+        rows.append({"summary": markdown_text(summary), "example": markdown_text(example)})
+    return rows
 
-    per_student = rows <= PER_STUDENT_ROWS
-    students = []
-    if per_student:
-        for s in report.submissions:
-            students.append(
-                {
-                    "line": s.line,
-                    "student": markdown_text(shorten(s.student)) if s.student else "—",
-                    "answer": answers[s.answer].label if s.answer else "—",
-                    "verdict": verdict_word[report.status(s)],
-                }
-            )
-    lines_sentence = words["lines"].format(
-        lines=f"{report.lines:,}", rows=f"{rows:,}", reported=f"{accounted(report):,}"
-    )
-    view = {
-        "task": markdown_text(
-            words["task"].format(
-                loss=to_unicode(derivation.loss.expr, params), wrt=unicode_name(wrt)
-            )
-        ),
-        "expected": markdown_text(
-            words["expected"].format(
-                wrt=unicode_name(wrt), expected=to_unicode(partial.textbook, params)
-            )
-        ),
-        "lines": markdown_text(lines_sentence),
-        "summary": [
-            (words["rows"], f"{rows:,}", ""),
-            (words["distinct"], f"{len(distinct):,}", ""),
-            *(
-                (verdict_word[s], f"{statuses[s]:,}", _share(statuses[s], total))
-                for s in ("right", "wrong", "invalid")
-            ),
-        ],
-        "mistakes": mistake_rows,
-        "answers": answer_rows,
-        "long_answers": long_answers,
-        "invalid": invalid_rows,
-        "per_student": per_student,
-        "per_student_note": markdown_text(words["per_student_in_csv"].format(count=f"{rows:,}")),
-        "students": students,
-        "files": markdown_text(words["files"]),
+
+def _student_row(report: ClassReport, s: Submission, answers: dict, words) -> dict:
+    return {
+        "line": s.line,
+        "student": markdown_text(shorten(s.student)) if s.student else "—",
+        "answer": answers[s.answer].label if s.answer else "—",
+        "verdict": words[report.status(s)],
     }
-    words = {key: markdown_text(value) for key, value in words.items()}
-    return environment.get_template("report.md.j2").render(report=view, words=words)
 
 
 def feedback_files(
@@ -615,15 +632,8 @@ def feedback_files(
     """feedback/<name>.<language>.md for every student: their answer, the verdict, the
     diagnosis and the counterexample. The part an answer decides is rendered once per answer."""
     words = {**messages(language)["check"], **messages(language)["report"]}
-    params = derivation.loss.params
-    partial = next(p for p in derivation.partials if p.param == wrt)
     template = environment.get_template("feedback.md.j2")
-    task = words["task"].format(
-        loss=to_unicode(derivation.loss.expr, params), wrt=unicode_name(wrt)
-    )
-    expected = words["expected"].format(
-        wrt=unicode_name(wrt), expected=to_unicode(partial.textbook, params)
-    )
+    task, expected = _task_sentences(derivation, wrt, words)
     bodies: dict[tuple, str] = {}
     files = {}
     for s in report.submissions:
