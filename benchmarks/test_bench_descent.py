@@ -10,8 +10,10 @@ import pytest
 from benchmarks.conftest import compare
 from derive.app.cli import keep_freed_memory
 from derive.core.derivation import differentiate
-from derive.core.descend import Optimizer, descend
+from derive.core.descend import descend
+from derive.core.optimizers import Optimizer
 from derive.core.parse import parse_loss
+from derive.core.schedules import parse_schedule
 
 keep_freed_memory()  # as the `derive` command does; the baselines run under it too
 
@@ -22,8 +24,9 @@ Y = 2 * X + 3 + rng.standard_normal(ROWS)
 MSE = differentiate(parse_loss("mean((w*x + b - y)**2)", data=("x", "y")))
 
 
-def numpy_adam(steps: int = 1000, lr: float = 0.1):
-    """Adam by hand, recording loss and gradient each step as a trace does."""
+def numpy_adam(steps: int = 1000, lr: float = 0.1, rates=None):
+    """Adam by hand, recording loss and gradient each step as a trace does; `rates`: the rate
+    of each step, from a schedule."""
     p, m, v = np.zeros(2), np.zeros(2), np.zeros(2)
     params, losses, grads = [p], [], []
     for t in range(1, steps + 2):
@@ -35,7 +38,8 @@ def numpy_adam(steps: int = 1000, lr: float = 0.1):
             break
         m = 0.9 * m + 0.1 * g
         v = 0.999 * v + 0.001 * g * g
-        p = p - lr / (1 - 0.9**t) * m / (np.sqrt(v) / np.sqrt(1 - 0.999**t) + 1e-8)
+        rate = lr if rates is None else rates[t - 1]
+        p = p - rate / (1 - 0.9**t) * m / (np.sqrt(v) / np.sqrt(1 - 0.999**t) + 1e-8)
         params.append(p)
     return params
 
@@ -47,6 +51,34 @@ def derive_adam():
 def test_adam_1000_steps_mse_1e5_rows(benchmark):
     assert np.allclose(derive_adam().params[-1], numpy_adam()[-1], rtol=1e-9)
     compare(benchmark, "Adam 1000 steps, MSE, n=1e5, vs NumPy", derive_adam, numpy_adam, 5, aim=1.3)
+
+
+COSINE = [0.05 * (1 + np.cos(np.pi * t / 1000)) for t in range(1000)]  # lr 0.1, T_max 1000
+
+
+def derive_adam_cosine():
+    return descend(
+        MSE,
+        {},
+        Optimizer.make("adam", lr=0.1),
+        1000,
+        data={"x": X, "y": Y},
+        schedule=parse_schedule("cosine"),
+    )
+
+
+def test_adam_1000_steps_cosine_schedule_mse_1e5_rows(benchmark):
+    """A schedule costs one dict of options per step: nothing next to 10⁵ rows."""
+    np.testing.assert_allclose(derive_adam_cosine().lr[:1000], COSINE, rtol=1e-12)
+    assert np.allclose(derive_adam_cosine().params[-1], numpy_adam(rates=COSINE)[-1], rtol=1e-9)
+    compare(
+        benchmark,
+        "Adam + cosine schedule 1000 steps, MSE, n=1e5, vs NumPy",
+        derive_adam_cosine,
+        lambda: numpy_adam(rates=COSINE),
+        5,
+        aim=1.3,
+    )
 
 
 def float_loop(steps: int = 10_000):

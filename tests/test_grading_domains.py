@@ -130,7 +130,7 @@ def test_a_difference_at_non_dyadic_points_is_found():
     [
         ("1e-35", lambda: mpmath.mpf("1e-35")),
         ("1e-300", lambda: mpmath.mpf("1e-300")),
-        ("exp(-3000)", lambda: mpmath.exp(-3000)),
+        ("exp(-2000)", lambda: mpmath.exp(-2000)),
     ],
 )
 def test_no_tolerance_can_be_gamed(offset, value):
@@ -141,7 +141,7 @@ def test_no_tolerance_can_be_gamed(offset, value):
         mpmath.mpf(Fraction(str(shown.point.params["w"])).numerator)
         / Fraction(str(shown.point.params["w"])).denominator
     )
-    if offset != "exp(-3000)":
+    if offset != "exp(-2000)":
         assert w == 1  # the simplest point, with the digits it takes to show the difference
     with mpmath.workdps(4000):  # both values recomputed here, far beyond the offset
         expected = 2 * mpmath.exp(2 * w)
@@ -316,7 +316,7 @@ def test_an_exponential_tower_is_beyond_the_limits_at_once():
     assert raised.value.point.params == {"w": 1}  # e^e^e^e ≈ 10^(1.6·10⁶): no number to show
 
 
-@pytest.mark.parametrize("answer", ["sin(exp(exp(3*w)))", "((w**999)**999)**999"])
+@pytest.mark.parametrize("answer", ["sin(exp(exp(3*w)))", "exp(w**64)*(w+1)**63"])
 def test_huge_answers_are_graded_quickly_at_small_points(answer):
     result = verdict("(w-3)**2", "w", answer)
     assert not result.correct

@@ -70,7 +70,7 @@ def test_lesson_states_derivative_rules_and_update_rule(w3_lesson):
     assert "链式法则" in zh and "幂法则" in zh
     assert "Chain rule" in en and "Power rule" in en
     assert r"\frac{dL}{dw} = 2 \left(w - 3\right)" in en
-    assert r"w := w - \eta \cdot 2 \left(w - 3\right)" in en
+    assert r"w \leftarrow w - \eta \cdot 2 \left(w - 3\right)" in en
     assert r"\eta = 0.1" in zh
 
 

@@ -6,24 +6,24 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
+from derive.app.output import MARKER, write_folder
 from derive.app.parallel import in_parallel
 from derive.core.derivation import Derivation
 from derive.core.descend import Trace
 from derive.core.experiments import run_experiments
 from derive.show import figures
+from derive.show.backprop import graph_figure
 from derive.show.catalog import LANGUAGES, messages
 from derive.show.html import markdown_to_html
 from derive.show.lesson import (
     Claim,
     applicable_sections,
-    lesson_figures,
+    figure_words,
     lesson_view,
     render_markdown,
 )
@@ -55,6 +55,7 @@ def build_lesson(
     starts: tuple[tuple[float, ...], ...] | None = None,
     claims: tuple[Claim, ...] = (),
     parallel: bool = True,
+    force: bool = False,
 ) -> list[Path]:
     """Write the lesson into `out` atomically: all files appear at once, or none change.
 
@@ -69,13 +70,19 @@ def build_lesson(
 
     def write(staging: Path, language: str) -> None:
         relative = Path("figures") / language
-        made = lesson_figures(derivation, trace, experiments, language, data, chosen)
+        words = figure_words(language, experiments, trace)
+        with figures.styled(language):
+            made = figures.lesson_figures(derivation, trace, experiments, words, data, chosen)
+            if "backprop" in chosen and experiments.graph is not None:
+                drawing = messages(language)["backprop"]["figure"]
+                made["backprop"] = graph_figure(experiments.graph, drawing)
         figures.render(made, staging / relative, figure_formats, language)
         paths = {name: (relative / f"{name}.png").as_posix() for name in made}
         view = lesson_view(derivation, trace, experiments, language, paths, chosen, claims)
         markdown = render_markdown(view)
         (staging / f"lesson.{language}.md").write_text(markdown, encoding="utf-8")
-        html = markdown_to_html(markdown, language, view.title, staging)
+        drawn = {path: staging / path for path in paths.values()}
+        html = markdown_to_html(markdown, language, view.page_title, drawn)
         (staging / f"lesson.{language}.html").write_text(html, encoding="utf-8")
 
     def write_all(staging: Path) -> None:
@@ -85,12 +92,19 @@ def build_lesson(
             for language in languages:
                 write(staging, language)
 
-    write_folder(out, write_all)
-    return sorted(p.relative_to(out.parent) for p in out.rglob("*") if p.is_file())
+    write_folder(out, write_all, force)
+    return sorted(
+        p.relative_to(out.parent) for p in out.rglob("*") if p.is_file() and p.name != MARKER
+    )
 
 
 def write_report(
-    report: ClassReport, derivation: Derivation, wrt: str, out: Path, languages: tuple[str, ...]
+    report: ClassReport,
+    derivation: Derivation,
+    wrt: str,
+    out: Path,
+    languages: tuple[str, ...],
+    force: bool = False,
 ) -> list[Path]:
     """grades.csv, gradebook.csv, report.<lang>.md/.html and feedback/<student>.<lang>.md,
     written atomically into `out`."""
@@ -106,7 +120,7 @@ def write_report(
             markdown = class_markdown(report, derivation, wrt, language)
             (staging / f"report.{language}.md").write_text(markdown, encoding="utf-8")
             title = messages(language)["report"]["title"]
-            html = markdown_to_html(markdown, language, title, staging)
+            html = markdown_to_html(markdown, language, title, contents=False)
             (staging / f"report.{language}.html").write_text(html, encoding="utf-8")
             folder = staging / "feedback"
             for name, text in feedback_files(report, derivation, wrt, language, names).items():
@@ -114,40 +128,17 @@ def write_report(
 
         in_parallel(write, languages)
 
-    write_folder(out, write_all)
-    return sorted(p for p in out.iterdir())
+    write_folder(out, write_all, force)
+    return sorted(p for p in out.iterdir() if p.name != MARKER)
 
 
 def _write_new(path: Path, text: str) -> None:
     """A new file in two system calls, never through an existing file or link: a class of 10⁵
     students has 2·10⁵ feedback files, and a Python file object per file was most of their cost."""
     data = memoryview(text.encode("utf-8"))
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
     try:
         while data:
             data = data[os.write(descriptor, data) :]
     finally:
         os.close(descriptor)
-
-
-def write_folder(out: Path, write) -> None:
-    """write(staging) fills a new folder beside `out`, which then replaces `out` whole."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        write(staging)
-        _replace(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
-def _replace(staging: Path, out: Path) -> None:
-    """Swap the finished folder in; the old lesson stays intact until the new one is whole."""
-    if out.exists():
-        retired = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-        out.rename(retired / out.name)
-        staging.rename(out)
-        shutil.rmtree(retired, ignore_errors=True)
-    else:
-        staging.rename(out)

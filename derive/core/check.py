@@ -18,6 +18,7 @@ a point (a number beyond 10¹⁰⁰⁰) is beyond the limits: `BeyondLimitsError
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import itertools
 import math
@@ -33,8 +34,24 @@ from mpmath import iv
 
 from derive.core.derivation import Derivation, Partial, Step, textbook_form
 from derive.core.errors import DeriveError
-from derive.core.functions import sigmoid, softplus
-from derive.core.parse import parse_expression
+from derive.core.functions import (
+    cbrt,
+    expm1,
+    huber,
+    leaky_relu,
+    log1p,
+    log2,
+    log10,
+    logsumexp,
+    maximum,
+    minimum,
+    relu,
+    sigmoid,
+    softmax,
+    softplus,
+    tie_share,
+)
+from derive.core.parse import Loss, parse_expression
 from derive.core.symbols import INDEX, N_ROWS, data_column
 
 WORKING_DIGITS = 60  # of every interval; values agree when their intervals overlap
@@ -55,6 +72,11 @@ SIMPLE_VALUES = tuple(
 LADDER = tuple(Fraction(10**k * 1234567, 10**6) for k in range(1, 6))
 SYMBOLIC_NODES = 400  # SymPy proves equality only for answers up to this size…
 SYMBOLIC_DEGREE = 40  # …and with no power above this (expand would explode)
+# between the places where branches switch: at the first simple and task points, by their rows
+BOUNDARY_STEP = Fraction(1, 7)  # beyond the outer switches
+BOUNDARY_BASES = 4  # of each
+BOUNDARY_ROWS = 24
+BOUNDARY_POINTS = 120
 
 
 class Diagnosis(StrEnum):
@@ -159,11 +181,12 @@ def parse_answer(text: str, derivation: Derivation) -> sympy.Expr:
     """The answer through the same safe parser, with the loss's parameters and data names."""
     loss = derivation.loss
     expr = parse_expression(text, loss.data, per_row=True)
-    known = set(loss.params) | (set(loss.data) | {"n"} if loss.data else set())
+    constants = tuple(name for name, _ in loss.constants)
+    known = {*loss.params, *constants} | ({*loss.data, "n"} if loss.data else set())
     # the row index i is bound inside Σ; an `i` the student typed is a name of its own
     unknown = sorted({s.name for s in expr.atoms(sympy.Symbol) if s != INDEX} - known)
     if unknown:
-        given = ", ".join(loss.params + loss.data)
+        given = ", ".join(loss.params + constants + loss.data)
         raise DeriveError(
             f"the answer uses {', '.join(unknown)}, which the loss does not ({given})", text, None
         )
@@ -197,6 +220,7 @@ class _Env:
     """What an expression is evaluated with: the point's values, and the arithmetic."""
 
     def __init__(self, point: Point, exact: bool, digits: int = WORKING_DIGITS):
+        self.point = point
         self.exact = exact
         self.params, self.columns = _values(point, digits if not exact else 0)
         self.rows = point.rows
@@ -207,6 +231,13 @@ class _Env:
         if self.exact:
             return value
         return iv.mpf(value.numerator) / value.denominator
+
+    def exact_twin(self) -> _Env:
+        """The same point and row in exact arithmetic: a kink's side decided without rounding
+        (w·x − y is 0 exactly at w = 0.1, x = 10, y = 1, but its interval holds both signs)."""
+        twin = _Env(self.point, exact=True)
+        twin.row = self.row
+        return twin
 
 
 @functools.lru_cache(maxsize=4096)
@@ -271,47 +302,108 @@ def _nonzero(x: Value) -> None:
         raise _NoValueError(Outcome.UNDEFINED)
 
 
+def _interval_only(function: Callable[[Value], Value]) -> Callable[[Value], Value]:
+    """A function whose values at rationals are irrational but for a few (e^u, sin u, atan u
+    at u ≠ 0): computed on intervals; exact arithmetic stops at it."""
+
+    def apply(u: Value) -> Value:
+        if isinstance(u, Fraction):
+            raise _InexactError
+        return function(u)
+
+    return apply
+
+
+def _capped(u: Value) -> None:
+    """e^u (and sinh, cosh) beyond u = 10⁶ is not computed: it would exceed 10⁴³⁴²⁹⁴."""
+    if max(abs(_lo(u)), abs(_hi(u))) > MAX_EXP_ARGUMENT:
+        raise _NoValueError(Outcome.TOO_LARGE)
+
+
+def _within(u: Value, low: int | None, high: int | None, open_ends: bool = False) -> None:
+    """The argument lies in the function's domain [low, high] (or (low, high)): outside it
+    the value is undefined; across one of its ends, unsure."""
+    for end, inside in ((low, 1), (high, -1)):
+        if end is None:
+            continue
+        sign = _sign(inside * (u - end))
+        if sign is None:
+            raise _NoValueError(Outcome.UNSURE)
+        if sign < 0 or (sign == 0 and open_ends):
+            raise _NoValueError(Outcome.UNDEFINED)
+
+
+def _monotone(function: Callable[[mpmath.mpf], mpmath.mpf], increasing: bool = True):
+    """An interval's image under a monotone function mpmath.iv lacks: the ends computed 20
+    bits beyond the working precision, then widened by 2⁻¹⁰ of the working precision's unit, far
+    more than mpmath's error there (an ulp or two)."""
+
+    def apply(u: Value) -> Value:
+        with mpmath.workprec(iv.prec + 20):
+            a, b = function(_lo(u)), function(_hi(u))
+            if not increasing:
+                a, b = b, a
+            margin = mpmath.mpf(2) ** -(iv.prec + 10)
+            return iv.mpf([a - abs(a) * margin, b + abs(b) * margin])
+
+    return apply
+
+
 def _exp(u: Value) -> Value:
-    if isinstance(u, Fraction):
-        if u == 0:
-            return Fraction(1)
-        raise _InexactError
     if _hi(u) > MAX_EXP_ARGUMENT:
         raise _NoValueError(Outcome.TOO_LARGE)
     return iv.exp(u)
 
 
+def _expm1(u: Value) -> Value:
+    if _hi(u) > MAX_EXP_ARGUMENT:
+        raise _NoValueError(Outcome.TOO_LARGE)
+    return iv.expm1(u)
+
+
 def _log(u: Value) -> Value:
     _positive(u)
-    if isinstance(u, Fraction):
-        if u == 1:
-            return Fraction(0)
-        raise _InexactError
     return iv.log(u)
 
 
+def _log1p(u: Value) -> Value:
+    _positive(u + 1)
+    return iv.log1p(u)
+
+
+def _log_base(base: int) -> Callable[[Value], Value]:
+    def apply(u: Value) -> Value:
+        return _log(u) / iv.log(base)
+
+    return apply
+
+
 def _trig(name: str) -> Callable[[Value], Value]:
-    zero = {"sin": 0, "cos": 1, "tan": 0}[name]
+    """sin, cos, tan; sec, csc and cot as reciprocals, undefined where those are 0."""
+    base, over = {
+        "sin": ("sin", None),
+        "cos": ("cos", None),
+        "tan": ("tan", None),
+        "sec": (None, "cos"),
+        "csc": (None, "sin"),
+        "cot": ("cos", "sin"),
+    }[name]
 
     def apply(u: Value) -> Value:
-        if isinstance(u, Fraction):
-            if u == 0:
-                return Fraction(zero)
-            raise _InexactError
         if mpmath.mag(max(abs(_lo(u)), abs(_hi(u)))) > 3.33 * MAX_DIGITS:
-            raise _NoValueError(
-                Outcome.TOO_LARGE
-            )  # the argument's reduction needs > 1000 digits of π
-        return getattr(iv, name)(u)
+            # the argument's reduction would need more than 1000 digits of π
+            raise _NoValueError(Outcome.TOO_LARGE)
+        top = getattr(iv, base)(u) if base else iv.mpf(1)
+        if over is None:
+            return top
+        bottom = getattr(iv, over)(u)
+        _nonzero(bottom)
+        return top / bottom
 
     return apply
 
 
 def _tanh(u: Value) -> Value:
-    if isinstance(u, Fraction):
-        if u == 0:
-            return Fraction(0)
-        raise _InexactError
     sign = _sign(u)
     if sign is None:  # near 0: e^(2u) is small, the plain formula is exact enough
         e = iv.exp(2 * u)
@@ -321,10 +413,6 @@ def _tanh(u: Value) -> Value:
 
 
 def _sigmoid(u: Value) -> Value:
-    if isinstance(u, Fraction):
-        if u == 0:
-            return Fraction(1, 2)
-        raise _InexactError
     if _sign(u) == -1:
         e = iv.exp(u)
         return e / (1 + e)
@@ -332,35 +420,88 @@ def _sigmoid(u: Value) -> Value:
 
 
 def _softplus(u: Value) -> Value:
-    if isinstance(u, Fraction):
-        raise _InexactError
     if _sign(u) == 1:
         return u + iv.log(1 + iv.exp(-u))
     return iv.log(1 + iv.exp(u))
 
 
-def _abs(u: Value) -> Value:
-    return abs(u)
+def _real_cbrt(x: mpmath.mpf) -> mpmath.mpf:
+    return mpmath.sign(x) * mpmath.cbrt(abs(x))
 
 
-def _signum(u: Value) -> Value:
-    sign = _sign(u)
-    if sign is None:
-        raise _NoValueError(Outcome.UNSURE)
-    return Fraction(sign) if isinstance(u, Fraction) else iv.mpf(sign)
+def _asin(u: Value) -> Value:
+    _within(u, -1, 1)
+    return _monotone(mpmath.asin)(u)
+
+
+def _acos(u: Value) -> Value:
+    _within(u, -1, 1)
+    return _monotone(mpmath.acos, increasing=False)(u)
+
+
+def _sinh(u: Value) -> Value:
+    _capped(u)
+    return _monotone(mpmath.sinh)(u)
+
+
+def _cosh(u: Value) -> Value:
+    """Even, least at 0: the image of |u|'s range."""
+    _capped(u)
+    low, high = abs(_lo(u)), abs(_hi(u))
+    nearest = 0 if _sign(u) is None else min(low, high)
+    return _monotone(mpmath.cosh)(iv.mpf([nearest, max(low, high)]))
+
+
+def _acosh(u: Value) -> Value:
+    _within(u, 1, None)
+    return _monotone(mpmath.acosh)(u)
+
+
+def _atanh(u: Value) -> Value:
+    _within(u, -1, 1, open_ends=True)
+    return _monotone(mpmath.atanh)(u)
+
+
+def _relu(u: Value) -> Value:
+    """max(u, 0): continuous, so an interval across 0 has the image [0, max(hi, 0)]."""
+    if isinstance(u, Fraction):
+        return max(u, Fraction(0))
+    return iv.mpf([max(_lo(u), 0), max(_hi(u), 0)])
 
 
 FUNCTIONS: dict[type, Callable[[Value], Value]] = {
-    sympy.exp: _exp,
-    sympy.log: _log,
-    sympy.sin: _trig("sin"),
-    sympy.cos: _trig("cos"),
-    sympy.tan: _trig("tan"),
-    sympy.tanh: _tanh,
-    sigmoid: _sigmoid,
-    softplus: _softplus,
-    sympy.Abs: _abs,
-    sympy.sign: _signum,
+    sympy.Abs: abs,
+    relu: _relu,
+    **{
+        kind: _interval_only(function)
+        for kind, function in {
+            sympy.exp: _exp,
+            sympy.log: _log,
+            log1p: _log1p,
+            expm1: _expm1,
+            log2: _log_base(2),
+            log10: _log_base(10),
+            cbrt: _monotone(_real_cbrt),
+            sympy.sin: _trig("sin"),
+            sympy.cos: _trig("cos"),
+            sympy.tan: _trig("tan"),
+            sympy.sec: _trig("sec"),
+            sympy.csc: _trig("csc"),
+            sympy.cot: _trig("cot"),
+            sympy.asin: _asin,
+            sympy.acos: _acos,
+            sympy.atan: _monotone(mpmath.atan),
+            sympy.sinh: _sinh,
+            sympy.cosh: _cosh,
+            sympy.tanh: _tanh,
+            sympy.asinh: _monotone(mpmath.asinh),
+            sympy.acosh: _acosh,
+            sympy.atanh: _atanh,
+            sympy.erf: _monotone(mpmath.erf),
+            sigmoid: _sigmoid,
+            softplus: _softplus,
+        }.items()
+    },
 }
 
 
@@ -375,6 +516,8 @@ def _power(base: Value, exponent: sympy.Expr, exponent_value: Value | None) -> V
             if abs(k) * size > MAX_EXACT_DIGITS:
                 raise _InexactError
         return base**k
+    if isinstance(base, Fraction):
+        raise _InexactError  # a root, or a variable exponent
     sign = _sign(base)
     if sign is None:
         raise _NoValueError(Outcome.UNSURE)
@@ -385,16 +528,12 @@ def _power(base: Value, exponent: sympy.Expr, exponent_value: Value | None) -> V
             if exponent < 0:
                 raise _NoValueError(Outcome.UNDEFINED)
             return base * 0
-        if isinstance(base, Fraction):
-            raise _InexactError
         if exponent.q == 2:
             return iv.sqrt(base) ** int(exponent.p)
         return iv.exp(iv.log(base) * int(exponent.p) / int(exponent.q))
     # a power with a variable exponent, aᵘ = e^(u ln a): defined for a > 0
     if sign <= 0:
         raise _NoValueError(Outcome.UNDEFINED)
-    if isinstance(base, Fraction) and base == 1:
-        return base
     return _exp(exponent_value * _log(base))
 
 
@@ -437,6 +576,10 @@ def _compiled(expr: sympy.Expr) -> Compiled:
             return sum(values[1:], values[0])
 
         return total
+    if type(expr) in PIECEWISE:
+        return _compiled(expr.rewrite(sympy.Piecewise))
+    if type(expr) in DECIDED:
+        return DECIDED[type(expr)](expr)
     args = [_compiled(a) for a in expr.args]
     if expr.is_Add:
 
@@ -468,6 +611,11 @@ def _compiled(expr: sympy.Expr) -> Compiled:
     if type(expr) in FUNCTIONS:
         function, (argument,) = FUNCTIONS[type(expr)], args
         return lambda env: function(argument(env))
+    if type(expr) in EXTREMA:
+        pick = EXTREMA[type(expr)]
+        return lambda env: _extremum(pick, [arg(env) for arg in args])
+    if type(expr) in (logsumexp, softmax):
+        return _exponential_mean(expr, args)
     raise DeriveError(f"derive cannot evaluate {type(expr).__name__}")
 
 
@@ -485,14 +633,162 @@ def _constant(value: Fraction) -> Compiled:
     return constant
 
 
+# -- functions with kinks and branches ------------------------------------------------------------
+
+
+def _sign_deciding(expr: sympy.Expr) -> Callable[[_Env], int]:
+    """The sign of expr at the point, for a branch to be chosen: from its interval, or, when
+    that holds 0 and others, from its exact value; unsure when neither tells."""
+    compiled, exactable = _compiled(expr), _may_be_exact(expr)
+
+    def sign(env: _Env) -> int:
+        found = _sign(compiled(env))
+        if found is None and exactable and not env.exact:
+            with contextlib.suppress(_InexactError):
+                found = _sign(compiled(env.exact_twin()))
+        if found is None:
+            raise _NoValueError(Outcome.UNSURE)
+        return found
+
+    return sign
+
+
+def _number(env: _Env, value: Fraction) -> Value:
+    return value if env.exact else env.number(value)
+
+
+def _signum(expr: sympy.sign) -> Compiled:
+    """sign(u): −1, 0 or 1 (torch.sign: 0 at 0)."""
+    sign = _sign_deciding(expr.args[0])
+    return lambda env: _number(env, Fraction(sign(env)))
+
+
+def _heaviside(expr: sympy.Heaviside) -> Compiled:
+    """H(u, h): 1 above 0, 0 below, h at 0 (½ when SymPy's default is kept)."""
+    sign = _sign_deciding(expr.args[0])
+    at_zero = _compiled(expr.args[1] if len(expr.args) > 1 else sympy.Rational(1, 2))
+
+    def step(env: _Env) -> Value:
+        side = sign(env)
+        return at_zero(env) if side == 0 else _number(env, Fraction(int(side > 0)))
+
+    return step
+
+
+def _tie_share(expr: tie_share) -> Compiled:
+    """∂max/∂a: 0 when another argument is larger, else 1 / (1 + the arguments tied with a)."""
+    mine, *others = expr.args
+    signs = [_sign_deciding(other - mine) for other in others]
+
+    def share(env: _Env) -> Value:
+        above = [sign(env) for sign in signs]
+        if any(s > 0 for s in above):
+            return _number(env, Fraction(0))
+        return _number(env, Fraction(1, 1 + above.count(0)))
+
+    return share
+
+
+def _piecewise(expr: sympy.Piecewise) -> Compiled:
+    """where(c, a, b) and the like: the first branch whose condition holds, and only that
+    branch computed (the other may be undefined there)."""
+    pieces = [(_compiled(piece.expr), _condition(piece.cond)) for piece in expr.args]
+
+    def branch(env: _Env) -> Value:
+        for value, holds in pieces:
+            if holds(env):
+                return value(env)
+        raise _NoValueError(Outcome.UNDEFINED)  # no branch holds: SymPy's value is nan
+
+    return branch
+
+
+COMPARE: dict[type, Callable[[int], bool]] = {
+    sympy.StrictGreaterThan: lambda s: s > 0,
+    sympy.GreaterThan: lambda s: s >= 0,
+    sympy.StrictLessThan: lambda s: s < 0,
+    sympy.LessThan: lambda s: s <= 0,
+    sympy.Equality: lambda s: s == 0,
+    sympy.Unequality: lambda s: s != 0,
+}
+
+
+def _condition(cond) -> Callable[[_Env], bool]:
+    """A condition of a branch: a comparison, or And/Or/Not of them, decided at the point."""
+    if cond in (sympy.true, sympy.false):
+        return lambda env: bool(cond)
+    if type(cond) in COMPARE:
+        test, sign = COMPARE[type(cond)], _sign_deciding(cond.lhs - cond.rhs)
+        return lambda env: test(sign(env))
+    parts = [_condition(arg) for arg in cond.args]
+    if isinstance(cond, sympy.And):
+        return lambda env: all(part(env) for part in parts)
+    if isinstance(cond, sympy.Or):
+        return lambda env: any(part(env) for part in parts)
+    if isinstance(cond, sympy.Not):
+        return lambda env: not parts[0](env)
+    raise DeriveError(f"derive cannot evaluate the condition {type(cond).__name__}")
+
+
+def _extremum(pick: Callable, values: list[Value]) -> Value:
+    """max or min, of numbers or of intervals (whose image is the interval of the picked ends)."""
+    if all(isinstance(v, Fraction) for v in values):
+        return pick(values)
+    return iv.mpf([pick(_lo(v) for v in values), pick(_hi(v) for v in values)])
+
+
+def _exponential_mean(expr: sympy.Expr, args: list[Compiled]) -> Compiled:
+    """logsumexp(z₁…z_K) = m + log Σ e^(zⱼ − m) and softmax(k, z₁…z_K) = e^(zₖ − m) / Σ e^(zⱼ − m),
+    with m the largest lower end: no e^zⱼ is computed that could be beyond the limits."""
+    is_softmax = isinstance(expr, softmax)
+    logits = args[1:] if is_softmax else args
+    chosen = expr.index - 1 if is_softmax else None
+
+    def value(env: _Env) -> Value:
+        if env.exact:
+            raise _InexactError
+        z = [logit(env) for logit in logits]
+        m = iv.mpf(max(_lo(v) for v in z))
+        terms = []
+        for v in z:
+            shifted = v - m
+            if _hi(shifted) < -MAX_EXP_ARGUMENT:  # only bounded: 0 < e^(zⱼ − m) < e^(−10⁶)
+                terms.append(iv.mpf([0, _hi(iv.exp(iv.mpf(-MAX_EXP_ARGUMENT)))]))
+            else:
+                terms.append(iv.exp(shifted))
+        total = sum(terms[1:], terms[0])
+        return terms[chosen] / total if is_softmax else m + iv.log(total)
+
+    return value
+
+
+PIECEWISE = (leaky_relu, huber)  # computed as the branches they are defined by
+DECIDED: dict[type, Callable[[sympy.Expr], Compiled]] = {
+    sympy.sign: _signum,
+    sympy.Heaviside: _heaviside,
+    tie_share: _tie_share,
+    sympy.Piecewise: _piecewise,
+}
+EXTREMA = {maximum: max, minimum: min, sympy.Max: max, sympy.Min: min}
+EXACT_FUNCTIONS = (
+    sympy.Abs,
+    relu,
+    *PIECEWISE,
+    *DECIDED,
+    *EXTREMA,
+)
+
+
 @functools.lru_cache(maxsize=8192)
 def _may_be_exact(expr: sympy.Expr) -> bool:
-    """Only + − × ÷ and integer powers of rationals: exact values are possible."""
+    """Only + − × ÷, integer powers and piecewise-rational functions (|u|, relu, max, where…)
+    of rationals: exact values are possible."""
     if expr.has(sympy.pi, sympy.E):
         return False
-    functions = expr.atoms(sympy.Function) - expr.atoms(sympy.Abs, sympy.sign)
+    if any(not isinstance(f, EXACT_FUNCTIONS) for f in expr.atoms(sympy.Function)):
+        return False
     powers = (p for p in expr.atoms(sympy.Pow) if not p.exp.is_Integer)
-    return not functions and next(powers, None) is None
+    return next(powers, None) is None
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -593,6 +889,7 @@ class Task:
     derivation: Derivation
     wrt: str
     partial: Partial
+    derivative: sympy.Expr  # the partial as computed: named constants replaced by their values
     points: tuple[Point, ...]
     expected: tuple[Value, ...]
     # data sets for counterexamples: the assignment's, then invented ones
@@ -603,6 +900,22 @@ class Task:
     @property
     def loss_columns(self) -> set[str]:
         return {str(b) for b in self.derivation.loss.expr.atoms(sympy.IndexedBase)}
+
+    def concrete(self, expr: sympy.Expr) -> sympy.Expr:
+        return _concrete(expr, self.derivation.loss)
+
+
+def _concrete(expr: sympy.Expr, loss: Loss) -> sympy.Expr:
+    """expr as computed: the loss's named constants replaced by their values (λ = 1/10); an
+    answer may write either."""
+    values = loss.values
+    return expr.xreplace(values) if values else expr
+
+
+def _free(loss: Loss) -> tuple[str, ...]:
+    """The names a point gives values to: the parameters, and the constants given no value
+    (the answer must be right for every value of those)."""
+    return (*loss.params, *loss.missing_values)
 
 
 def prepare(
@@ -636,10 +949,11 @@ def _assignment(derivation: Derivation, data) -> tuple:
 def _prepare(derivation: Derivation, wrt: str, assignment: tuple, seed: int) -> Task:
     partial = next(p for p in derivation.partials if p.param == wrt)
     loss = derivation.loss
+    derivative = _concrete(partial.textbook, loss)
     rng = random.Random(seed)
     points, values = [], []
     for point in itertools.islice(_random_points(loss, assignment, rng), MAX_CANDIDATES):
-        value = _inside(derivation, partial.textbook, point)
+        value = _inside(derivation, derivative, point)
         if value is not None:
             points.append(point)
             values.append(value)
@@ -651,23 +965,74 @@ def _prepare(derivation: Derivation, wrt: str, assignment: tuple, seed: int) -> 
             "tried: it cannot be checked"
         )
     return Task(
-        derivation,
-        wrt,
-        partial,
-        tuple(points),
-        tuple(values),
-        (tuple(_assignment_datasets(loss, assignment)), tuple(_simple_datasets(loss))),
-        assignment,
-        seed,
+        derivation=derivation,
+        wrt=wrt,
+        partial=partial,
+        derivative=derivative,
+        points=tuple(points),
+        expected=tuple(values),
+        simple_datasets=(
+            tuple(_assignment_datasets(loss, assignment)),
+            tuple(_simple_datasets(loss)),
+        ),
+        assignment=assignment,
+        seed=seed,
     )
 
 
 def _inside(derivation: Derivation, expected: sympy.Expr, point: Point) -> Value | None:
-    """The derivative's value where the loss and the derivative are both defined, else None."""
+    """The derivative's value where the loss is defined and differentiable and the derivative
+    defined, else None."""
     value = value_at(expected, point)
-    if isinstance(value, Outcome) or isinstance(value_at(derivation.loss.expr, point), Outcome):
+    loss = derivation.loss.expr
+    if isinstance(value, Outcome) or isinstance(value_at(loss, point), Outcome):
         return None
-    return value
+    return None if _on_a_kink(loss, point) else value
+
+
+@functools.lru_cache(maxsize=1024)
+def _switch_expressions(expr: sympy.Expr) -> tuple[sympy.Expr, ...]:
+    """What decides a branch: |u|, relu(u), sign(u) and H(u) switch at u = 0, max and min
+    where two arguments tie, where(a < b, …) at a = b."""
+    found = []
+    for node in sympy.preorder_traversal(expr):
+        if isinstance(node, (sympy.Abs, sympy.sign, sympy.Heaviside, relu, leaky_relu)):
+            found.append(node.args[0])
+        elif isinstance(node, (*EXTREMA, tie_share)):
+            found.extend(a - b for a, b in itertools.combinations(node.args, 2))
+        elif isinstance(node, sympy.Piecewise):
+            for piece in node.args:
+                found.extend(
+                    c.lhs - c.rhs for c in piece.cond.atoms(sympy.core.relational.Relational)
+                )
+    return tuple(dict.fromkeys(found))
+
+
+@functools.lru_cache(maxsize=64)
+def _switches(expr: sympy.Expr) -> tuple[Callable[[_Env], int], ...]:
+    """The loss's switches, as signs: where one is 0 the loss has a kink (or a jump), and the
+    derivative only a convention's value (torch's): an answer is not judged there."""
+    return tuple(_sign_deciding(switch) for switch in _switch_expressions(expr))
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _on_a_kink(expr: sympy.Expr, point: Point) -> bool:
+    """Whether a switch of the loss is at 0 in some row of the point (or cannot be told from
+    0 there)."""
+    switches = _switches(expr)
+    if not switches:
+        return False
+    env = _Env(point, exact=False)
+    with _precision(WORKING_DIGITS):
+        for row in range(max(point.rows, 1)):
+            for sign in switches:
+                env.row = row
+                try:
+                    if sign(env) == 0:
+                        return True
+                except _NoValueError:
+                    return True
+    return False
 
 
 def _positive_columns(loss) -> set[str]:
@@ -690,7 +1055,7 @@ def _random_points(loss, assignment: tuple, rng: random.Random) -> Iterator[Poin
     scales = (_small, _decimal, _small, _large, _decimal, _tiny, _ladder)
     for k in itertools.count():
         params = {
-            name: scales[(k + 2 * j) % len(scales)](rng) for j, name in enumerate(loss.params)
+            name: scales[(k + 2 * j) % len(scales)](rng) for j, name in enumerate(_free(loss))
         }
         data: dict[str, tuple[Fraction, ...]] = {}
         if loss.data and assignment and k % 4 == 0:
@@ -699,7 +1064,20 @@ def _random_points(loss, assignment: tuple, rng: random.Random) -> Iterator[Poin
             rows = 1 + k % 9
             for name in loss.data:
                 data[name] = tuple(_datum(rng, name in positive, k) for _ in range(rows))
+            data = _one_hot(loss, data, rng)
         yield _point(params, data)
+
+
+def _one_hot(loss: Loss, data: dict, rng: random.Random | None, shift: int = 0) -> dict:
+    """Target columns the derivation took to be one-hot (y₁ + … + y_K = 1, which the
+    assignment's data showed) are one-hot in every data set too: row r of class r + shift
+    (mod K), or of a random class."""
+    rows = len(next(iter(data.values()), ()))
+    for group in loss.one_hot:
+        classes = [rng.randrange(len(group)) if rng else r + shift for r in range(rows)]
+        for position, name in enumerate(group):
+            data[name] = tuple(Fraction(int(c % len(group) == position)) for c in classes)
+    return data
 
 
 def _small(rng: random.Random) -> Fraction:
@@ -761,11 +1139,11 @@ def _simple_datasets(loss) -> Iterator[tuple]:
     for patterns in PATTERNS.values():
         nonzero = [p for p in patterns if 0 not in p]
         for k in range(len(patterns)):
-            data = []
+            data = {}
             for j, name in enumerate(loss.data):
                 usable = nonzero if name in positive else patterns
-                data.append((name, tuple(map(Fraction, usable[(k + j) % len(usable)]))))
-            yield tuple(data)
+                data[name] = tuple(map(Fraction, usable[(k + j) % len(usable)]))
+            yield tuple(_one_hot(loss, data, None, shift=k).items())
 
 
 def _by_total(count: int, limit: int) -> Iterator[tuple[int, ...]]:
@@ -787,17 +1165,17 @@ def _compositions(total: int, count: int, limit: int) -> Iterator[tuple[int, ...
 def _simple_points(task: Task) -> Iterator[tuple[Point, Value]]:
     """Points inside the domain in order of simplicity: small parameter values on the
     assignment's data first, then on small invented data sets."""
-    loss = task.derivation.loss
+    free = _free(task.derivation.loss)
     for datasets in task.simple_datasets:
         tried = 0
-        for chosen in _by_total(len(loss.params), len(SIMPLE_VALUES)):
-            params = {name: SIMPLE_VALUES[k] for name, k in zip(loss.params, chosen, strict=True)}
+        for chosen in _by_total(len(free), len(SIMPLE_VALUES)):
+            params = {name: SIMPLE_VALUES[k] for name, k in zip(free, chosen, strict=True)}
             for data in datasets:
                 if tried == SIMPLE_TRIES // 2:
                     break
                 tried += 1
                 point = _point(params, dict(data))
-                value = _inside(task.derivation, task.partial.textbook, point)
+                value = _inside(task.derivation, task.derivative, point)
                 if value is not None:
                     yield point, value
             if tried == SIMPLE_TRIES // 2 or not datasets:
@@ -820,7 +1198,13 @@ def check(
 
 
 def grade(task: Task, answer: sympy.Expr) -> Verdict:
-    expected = task.partial.textbook
+    """The verdict on an answer as written; it is computed with the constants' values."""
+    verdict = _grade(task, task.concrete(answer))
+    return dataclasses.replace(verdict, answer=answer)
+
+
+def _grade(task: Task, answer: sympy.Expr) -> Verdict:
+    expected = task.derivative
     relations = []
     for point, value in zip(task.points, task.expected, strict=True):
         found = relation(value, value_at(answer, point))
@@ -844,13 +1228,19 @@ def grade(task: Task, answer: sympy.Expr) -> Verdict:
                 got = value_at(answer, point, digits)
                 if relation(precise, got, digits) is Relation.DIFFER:
                     return _wrong(task, answer, digits=digits)
-    for point in _extra_points(task):
+    others = (*_extra_points(task), *_boundary_points(task, answer))
+    for point in others:
         value = _inside(task.derivation, expected, point)
         if value is None:
             continue
         found = relation(value, value_at(answer, point))
         if found not in (Relation.EQUAL, Relation.UNSURE):
-            return _wrong(task, answer, extra=True)
+            return _wrong(task, answer, others=others)
+    if _switch_expressions(answer) or _switch_expressions(expected):
+        # branches can differ on a small set: the simple points too (3/2 lies in [1, 2))
+        for point, value in _simple_points(task):
+            if relation(value, value_at(answer, point)) not in (Relation.EQUAL, Relation.UNSURE):
+                return _wrong(task, answer)
     return _right(task, answer, symbolic=False, points=agreeing)
 
 
@@ -875,12 +1265,65 @@ def _extra_points(task: Task) -> Iterator[Point]:
     rng = random.Random(task.seed + 1)
     positive = _positive_columns(loss)
     for k in range(EXTRA_POINTS):
-        params = {name: (_decimal, _large, _small)[k % 3](rng) for name in loss.params}
+        params = {name: (_decimal, _large, _small)[k % 3](rng) for name in _free(loss)}
         rows = 10 + 3 * k
         data = {
             name: tuple(_datum(rng, name in positive, k) for _ in range(rows)) for name in loss.data
         }
-        yield _point(params, data)
+        yield _point(params, _one_hot(loss, data, rng))
+
+
+def _boundary_points(task: Task, answer: sympy.Expr) -> Iterator[Point]:
+    """Points between the places where a branch of the answer or of the derivative switches,
+    for switches linear in a parameter (where(w*x + b > y, …) switches at w = (y − b)/x, row
+    by row). With the other values those of a simple or a task point, each stretch between two
+    switches (and beyond the outer ones) gets a point: an answer wrong only on [1, 1.001) is
+    found."""
+    free = _free(task.derivation.loss)
+    switches = dict.fromkeys(_switch_expressions(answer) + _switch_expressions(task.derivative))
+    made = 0
+    for name in free:
+        lines = []  # (slope, rest): the switch is slope · name + rest
+        for switch in switches:
+            variable = next((s for s in switch.free_symbols if s.name == name), None)
+            slope = None if variable is None else sympy.diff(switch, variable)
+            if slope is not None and not slope.has(variable):
+                lines.append((slope, switch.xreplace({variable: sympy.Integer(0)})))
+        simple = (point for point, _ in _simple_points(task))
+        bases = [*itertools.islice(simple, BOUNDARY_BASES), *task.points[:BOUNDARY_BASES]]
+        for base in bases if lines else ():
+            params, data = base._fractions
+            crossings = set()
+            for row in range(min(max(base.rows, 1), BOUNDARY_ROWS)):
+                for slope, rest in lines:
+                    a, b = _in_row(slope, base, row), _in_row(rest, base, row)
+                    if a is not None and b is not None and a != 0:
+                        crossings.add(-b / a)
+            if not crossings:
+                continue
+            ends = sorted(crossings)
+            between = [(x + y) / 2 for x, y in itertools.pairwise(ends)]
+            stretches = [ends[0] - BOUNDARY_STEP, *between, ends[-1] + BOUNDARY_STEP]
+            for value in stretches[: BOUNDARY_POINTS - made]:
+                made += 1
+                yield _point({**params, name: value}, data)
+
+
+def _in_row(expr: sympy.Expr, point: Point, row: int) -> Fraction | None:
+    """expr at the point, in one row of its data: exact, or its interval's middle to 15 digits
+    (a place to look near, not a value to judge by); None where it has none."""
+    env = _Env(point, exact=_may_be_exact(expr))
+    env.row = row
+    try:
+        with _precision(WORKING_DIGITS):
+            value = _compiled(expr)(env)
+    except (_NoValueError, _InexactError, ZeroDivisionError, OverflowError):
+        return None
+    if isinstance(value, Fraction):
+        return value
+    if not (mpmath.isfinite(_lo(value)) and mpmath.isfinite(_hi(value))):
+        return None
+    return Fraction(mpmath.nstr((_lo(value) + _hi(value)) / 2, 15))
 
 
 def _digits_needed(*exprs: sympy.Expr) -> int:
@@ -896,13 +1339,13 @@ def _wrong(
     answer: sympy.Expr,
     offset: sympy.Expr | None = None,
     digits: int = WORKING_DIGITS,
-    extra: bool = False,
+    others: tuple[Point, ...] = (),
 ) -> Verdict:
     # the simplest points may need more digits than the working ones to show the difference
-    digits = max(digits, _digits_needed(answer, task.partial.textbook))
+    digits = max(digits, _digits_needed(answer, task.derivative))
     if offset is not None:
         digits = max(digits, _digits_for(offset))
-    shown = _counterexample(task, answer, digits, extra)
+    shown = _counterexample(task, answer, digits, others)
     if shown is None:
         raise UndecidedError("no point was found where the answer and the derivative differ")
     diagnosis, detail = diagnose(task, answer)
@@ -934,11 +1377,12 @@ def _digits_for(offset: sympy.Expr) -> int:
 
 
 def _counterexample(
-    task: Task, answer: sympy.Expr, digits: int, extra: bool
+    task: Task, answer: sympy.Expr, digits: int, others: tuple[Point, ...]
 ) -> Counterexample | None:
     """The simplest point inside the domain where the answer differs from the derivative (or is
-    undefined there). Beyond the limits at a point first: BeyondLimitsError."""
-    expected = task.partial.textbook
+    undefined there): among the simple points, then the task's (or `others`, when the answer
+    agreed at the task's). Beyond the limits at a point first: BeyondLimitsError."""
+    expected = task.derivative
 
     def event(point: Point, value: Value) -> Counterexample | None:
         if digits > WORKING_DIGITS:
@@ -958,11 +1402,9 @@ def _counterexample(
         if shown is not None:
             return shown
     candidates = zip(task.points, task.expected, strict=True)
-    if extra:
+    if others:
         candidates = (
-            (p, v)
-            for p in _extra_points(task)
-            if (v := _inside(task.derivation, expected, p)) is not None
+            (p, v) for p in others if (v := _inside(task.derivation, expected, p)) is not None
         )
     for point, value in sorted(candidates, key=lambda pv: _complexity(pv[0])):
         shown = event(point, value)
@@ -987,7 +1429,7 @@ def _simplified(task: Task, answer, shown: Counterexample, digits, event) -> Cou
     for name in list(params):
         for simpler in _rounder(params[name]):
             trial = _point({**params, name: simpler}, data)
-            value = _inside(task.derivation, task.partial.textbook, trial)
+            value = _inside(task.derivation, task.derivative, trial)
             if value is None:
                 continue
             try:
@@ -1074,7 +1516,7 @@ def diagnose(
     """The typical mistake this answer makes, if one fits, and the quantity it names: tried from
     the most specific."""
     derivation, partial = task.derivation, task.partial
-    loss, expected = derivation.loss, partial.textbook
+    loss, expected = derivation.loss, task.derivative
     points = task.points[:DIAGNOSIS_POINTS]
     expected_values = list(task.expected[:DIAGNOSIS_POINTS])
     given = [value_at(answer, p) for p in points]
@@ -1089,7 +1531,7 @@ def diagnose(
         return _fits(values(repaired), expected_values)
 
     for other in derivation.partials:
-        if other.param != partial.param and fits(other.textbook):
+        if other.param != partial.param and fits(task.concrete(other.textbook)):
             return Diagnosis.WRONG_PARAMETER, other.param
     for column in sorted(task.loss_columns):
         if any(fits(c) for c in _column_derivatives(loss.expr, column)):
@@ -1097,9 +1539,10 @@ def diagnose(
     if fits(-expected):
         return Diagnosis.SIGN, None
     for name, inner, derivative in _inner_derivatives(partial.steps):
-        if name == "sigmoid" and corrects(_into_sums(answer, derivative)):
+        repaired = _into_sums(answer, task.concrete(derivative))
+        if name == "sigmoid" and corrects(repaired):
             return Diagnosis.SIGMOID_DERIVATIVE, (inner,)
-        if name == "chain" and derivative != 1 and corrects(_into_sums(answer, derivative)):
+        if name == "chain" and derivative != 1 and corrects(repaired):
             return Diagnosis.CHAIN, (derivative, inner)
     closed, moved = _closed_late(answer)
     if moved is not None and corrects(closed):
@@ -1112,7 +1555,7 @@ def diagnose(
     ratio = _ratio(given, expected_values, points, bool(loss.data))
     if ratio is not None:
         return Diagnosis.FACTOR, (ratio,)
-    term = _one_term(partial.steps, given, expected_values, points)
+    term = _one_term(partial.steps, given, expected_values, points, task.concrete)
     if term is not None:
         return Diagnosis.TERM, term
     return None, None
@@ -1232,7 +1675,7 @@ def _named(value: Value) -> sympy.Expr | None:
     return None
 
 
-def _one_term(steps: Step, given: list, expected: list, points) -> tuple | None:
+def _one_term(steps: Step, given: list, expected: list, points, concrete) -> tuple | None:
     """A loss of several terms whose answer is right but for one term: that term, its
     derivative, and c with the answer holding c times it (0: the term's derivative is missing)."""
     if steps.rule != "sum":
@@ -1241,7 +1684,7 @@ def _one_term(steps: Step, given: list, expected: list, points) -> tuple | None:
         derivative = term_step.result
         if derivative == 0:
             continue
-        values = [value_at(derivative, p) for p in points]
+        values = [value_at(concrete(derivative), p) for p in points]
         if any(isinstance(v, Outcome) for v in values):
             continue
         # the answer's version of this term: the answer less the other terms' derivatives

@@ -1,8 +1,9 @@
 """Stage 3: Derivation → Trace: run gradient descent with torch.optim's update rules.
 
-Each optimizer is its update rule as torch.optim documents it, with the same option names and
-defaults, written in NumPy. The trace records, for t = 0..N, the parameters after t updates and
-the loss and gradient there on the full data set.
+The optimizers are torch.optim's (core/optimizers.py), the learning-rate schedules
+torch.optim.lr_scheduler's (core/schedules.py). The trace records, for t = 0..N, the parameters
+after t updates, the loss and gradient there on the full data set, and the learning rate of the
+next update.
 """
 
 from __future__ import annotations
@@ -11,89 +12,55 @@ import itertools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
+from typing import Literal
 
 import numpy as np
 
 from derive.core.derivation import Derivation
 from derive.core.errors import DeriveError
-from derive.core.hazards import Hazard, abs_at_zero, explain
+from derive.core.hazards import Hazard, explain, kink_met
 from derive.core.numeric import numeric, scalar_numeric
+from derive.core.optimizers import QUANTITIES, UPDATE_RULES, Optimizer, Quantity, documented
+from derive.core.schedules import Schedule
 
-# torch.optim's defaults, except sgd's lr: torch requires one; the seeds' examples use 0.1.
-DEFAULTS: dict[str, dict[str, object]] = {
-    "sgd": {"lr": 0.1, "momentum": 0.0, "dampening": 0.0, "weight_decay": 0.0, "nesterov": False},
-    "adagrad": {
-        "lr": 0.01,
-        "lr_decay": 0.0,
-        "weight_decay": 0.0,
-        "initial_accumulator_value": 0.0,
-        "eps": 1e-10,
-    },
-    "rmsprop": {
-        "lr": 0.01,
-        "alpha": 0.99,
-        "eps": 1e-8,
-        "weight_decay": 0.0,
-        "momentum": 0.0,
-        "centered": False,
-    },
-    "adam": {
-        "lr": 0.001,
-        "betas": (0.9, 0.999),
-        "eps": 1e-8,
-        "weight_decay": 0.0,
-        "amsgrad": False,
-    },
-    "adamw": {
-        "lr": 0.001,
-        "betas": (0.9, 0.999),
-        "eps": 1e-8,
-        "weight_decay": 0.01,
-        "amsgrad": False,
-    },
-}
+Status = Literal["max_steps", "converged", "diverged"]
+Interval = Literal["step", "epoch"]
 
 
 @dataclass(frozen=True)
-class Optimizer:
-    name: str
-    options: Mapping[str, object]
-
-    @classmethod
-    def make(cls, name: str = "sgd", **given: object) -> Optimizer:
-        if name not in DEFAULTS:
-            raise DeriveError(f"unknown optimizer {name!r} (known: {', '.join(DEFAULTS)})")
-        options = dict(DEFAULTS[name])
-        for key, value in given.items():
-            if value is None:
-                continue
-            if key not in options:
-                raise DeriveError(f"optimizer {name} has no option {key!r}")
-            options[key] = value
-        _validate(name, options)
-        return cls(name, MappingProxyType(options))
+class WorkedValue:
+    quantity: Quantity  # torch's name for it, where torch holds it, its documented symbol
+    value: np.ndarray  # shape () for one number of the step, (k,) for one per parameter
 
 
-def _validate(name: str, options: dict[str, object]) -> None:
-    if not options["lr"] > 0:
-        raise DeriveError(f"the learning rate must be positive, not {options['lr']}")
-    if (
-        name == "sgd"
-        and options["nesterov"]
-        and (options["momentum"] <= 0 or options["dampening"] != 0)
-    ):
-        raise DeriveError("nesterov needs a positive momentum and zero dampening (as in torch)")
-    for beta in options.get("betas", ()):
-        if not 0 <= beta < 1:
-            raise DeriveError(f"betas must lie in [0, 1), not {beta}")
+@dataclass(frozen=True)
+class WorkedStep:
+    """One update, θ_t → θ_{t+1}, torch's step t + 1: the optimizer's quantities after it, in
+    the order torch computes them (the rate, the gradient used, moments, corrections...)."""
+
+    step: int  # torch's state["step"] after the update: t + 1
+    values: tuple[WorkedValue, ...]
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        for worked in self.values:
+            if worked.quantity.name == name:
+                return worked.value
+        raise KeyError(name)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(worked.quantity.name for worked in self.values)
 
 
 @dataclass(frozen=True)
 class Trace:
-    """params[t], loss[t], grad[t]: after t updates, t = 0..len-1; status says why it stopped.
+    """params[t], loss[t], grad[t], lr[t]: after t updates, t = 0..len-1; status says why it
+    stopped.
 
-    loss and grad are always on the full data set, whatever the batch of the update was.
+    loss and grad are always on the full data set, whatever the batch of the update was. lr[t]
+    is the rate of the update θ_t → θ_{t+1}, torch's scheduler.get_last_lr() at that moment
+    (a schedule stepped per epoch gives the batches of an epoch one rate); constant without a
+    schedule. The last entry's is the rate the schedule holds after the run.
     """
 
     param_names: tuple[str, ...]
@@ -101,98 +68,19 @@ class Trace:
     params: np.ndarray  # (T, k)
     loss: np.ndarray  # (T,)
     grad: np.ndarray  # (T, k)
-    status: str  # "max_steps" | "converged" | "diverged"
+    lr: np.ndarray  # (T,)
+    status: Status
     batch_size: int | None = None
     seed: int | None = None
     hazard: Hazard | None = None  # why the run stopped early, or a non-differentiable point met
+    schedule: Schedule | None = None  # with the arguments derive filled in (T_max, ...)
+    schedule_interval: Interval = "step"  # scheduler.step() after every update, or every epoch
+    momentum: np.ndarray | None = None  # (T,): the momentum (or β₁) a one-cycle schedule sets
+    worked: tuple[WorkedStep, ...] = ()  # worked[t]: the update θ_t → θ_{t+1}, first ones only
 
     @property
     def steps(self) -> int:
         return len(self.loss) - 1
-
-
-# -- update rules ------------------------------------------------------------------------------
-# Each takes (p, g, state, t, options) with t = 1, 2, ... and returns the new p; `state` is a
-# dict of arrays it owns. The arithmetic follows torch.optim's implementation operation for
-# operation (lerp, addcmul, addcdiv), so that results agree to the last bits.
-
-UpdateRule = Callable[[np.ndarray, np.ndarray, dict, int, Mapping[str, object]], np.ndarray]
-
-
-def _sgd(p, g, state, t, o):
-    if o["weight_decay"]:
-        g = g + o["weight_decay"] * p
-    if o["momentum"]:
-        if t == 1:
-            state["buf"] = g.copy()
-        else:
-            state["buf"] = state["buf"] * o["momentum"] + (1 - o["dampening"]) * g
-        g = g + o["momentum"] * state["buf"] if o["nesterov"] else state["buf"]
-    return p - o["lr"] * g
-
-
-def _adagrad(p, g, state, t, o):
-    if t == 1:
-        state["sum"] = np.full_like(p, o["initial_accumulator_value"])
-    clr = o["lr"] / (1 + (t - 1) * o["lr_decay"])
-    if o["weight_decay"]:
-        g = g + o["weight_decay"] * p
-    state["sum"] = state["sum"] + g * g
-    return p - clr * (g / (np.sqrt(state["sum"]) + o["eps"]))
-
-
-def _rmsprop(p, g, state, t, o):
-    if t == 1:
-        state["square_avg"] = np.zeros_like(p)
-        state["grad_avg"] = np.zeros_like(p)
-        state["buf"] = np.zeros_like(p)
-    if o["weight_decay"]:
-        g = g + o["weight_decay"] * p
-    alpha = o["alpha"]
-    state["square_avg"] = state["square_avg"] * alpha + (1 - alpha) * (g * g)
-    if o["centered"]:
-        state["grad_avg"] = state["grad_avg"] + (1 - alpha) * (g - state["grad_avg"])
-        avg = np.sqrt(state["square_avg"] - state["grad_avg"] * state["grad_avg"]) + o["eps"]
-    else:
-        avg = np.sqrt(state["square_avg"]) + o["eps"]
-    if o["momentum"] > 0:
-        state["buf"] = state["buf"] * o["momentum"] + g / avg
-        return p - o["lr"] * state["buf"]
-    return p - o["lr"] * (g / avg)
-
-
-def _adam(p, g, state, t, o, decoupled=False):
-    if t == 1:
-        state["m"] = np.zeros_like(p)
-        state["v"] = np.zeros_like(p)
-        state["v_max"] = np.zeros_like(p)
-    if decoupled:
-        p = p * (1 - o["lr"] * o["weight_decay"])
-    elif o["weight_decay"]:
-        g = g + o["weight_decay"] * p
-    beta1, beta2 = o["betas"]
-    state["m"] = state["m"] + (1 - beta1) * (g - state["m"])
-    state["v"] = state["v"] * beta2 + (1 - beta2) * (g * g)
-    step_size = o["lr"] / (1 - beta1**t)
-    bias_correction2_sqrt = math.sqrt(1 - beta2**t)
-    v = state["v"]
-    if o["amsgrad"]:
-        state["v_max"] = np.maximum(state["v_max"], state["v"])
-        v = state["v_max"]
-    return p - step_size * (state["m"] / (np.sqrt(v) / bias_correction2_sqrt + o["eps"]))
-
-
-def _adamw(p, g, state, t, o):
-    return _adam(p, g, state, t, o, decoupled=True)
-
-
-UPDATE_RULES: dict[str, UpdateRule] = {
-    "sgd": _sgd,
-    "adagrad": _adagrad,
-    "rmsprop": _rmsprop,
-    "adam": _adam,
-    "adamw": _adamw,
-}
 
 
 # -- the run -----------------------------------------------------------------------------------
@@ -209,12 +97,19 @@ def descend(
     batch_size: int | None = None,
     seed: int | None = None,
     tol: float | None = None,
+    schedule: Schedule | None = None,
+    worked_steps: int = 0,
 ) -> Trace:
     """Run `steps` updates (or `epochs` passes over the data) from `start`.
 
     Full batch unless `batch_size` is smaller than the data: then each epoch draws a permutation
     from numpy.random.default_rng(seed) and takes batches in order, the last partial one kept.
+    A `schedule` steps after every update when the run counts steps, after every epoch when it
+    counts epochs (torch's scheduler.step() once per optimizer.step(), or once per epoch).
+    `worked_steps`: record the optimizer's quantities in the first that many updates.
     """
+    if worked_steps < 0:
+        raise DeriveError(f"worked_steps must not be negative, not {worked_steps}")
     loss = derivation.loss
     names = loss.params
     p0 = [float(start.get(name, 0.0)) for name in names]
@@ -224,33 +119,103 @@ def descend(
         batch_size = None
     if batch_size is not None and seed is None:
         seed = 0
+    interval: Interval = "step"
+    updates_per_schedule_step = 1
     if steps is None:
-        batches_per_epoch = -(-rows // batch_size) if batch_size else 1
-        steps = (epochs or 0) * batches_per_epoch
-    plain = optimizer.name == "sgd" and not any(
-        optimizer.options[k] for k in ("momentum", "weight_decay")
+        interval = "epoch"
+        updates_per_schedule_step = -(-rows // batch_size) if batch_size else 1
+        steps = (epochs or 0) * updates_per_schedule_step
+    schedule, rates, momenta = _scheduled(optimizer, schedule, steps, updates_per_schedule_step)
+    options_at = _options_at(optimizer, schedule, rates, momenta)
+    options = optimizer.options
+    plain = (
+        optimizer.name == "sgd"
+        and not any(options[k] for k in ("momentum", "weight_decay", "maximize"))
+        and momenta is None
+        and not worked_steps
     )
     if not columns and plain:
-        run = _plain_on_floats(scalar_numeric(derivation), p0, optimizer.options["lr"], steps, tol)
+        run = _plain_on_floats(scalar_numeric(derivation), p0, rates, steps, tol)
+        worked = ()
     else:
-        run = _vectorized(derivation, columns, p0, optimizer, steps, batch_size, seed, tol)
+        run, worked = _vectorized(
+            derivation,
+            columns,
+            p0,
+            optimizer,
+            options_at,
+            steps,
+            batch_size,
+            seed,
+            tol,
+            worked_steps,
+        )
     params, losses, grads, status = run
     params = _matrix(params, len(names))
     if status == "diverged":
         hazard = explain(derivation, params[-1], dict(data or {}))
     else:
-        hazard = abs_at_zero(derivation, params)
+        hazard = kink_met(derivation, params, data)
+    length = len(losses)
     return Trace(
         param_names=names,
         optimizer=optimizer,
         params=params,
         loss=np.array(losses, dtype=float),
         grad=_matrix(grads, len(names)),
+        lr=np.array(rates[:length], dtype=float),
         status=status,
         batch_size=batch_size,
         seed=seed,
         hazard=hazard,
+        schedule=schedule,
+        schedule_interval=interval,
+        momentum=None if momenta is None else np.array(momenta[:length], dtype=float),
+        worked=worked,
     )
+
+
+def _scheduled(
+    optimizer: Optimizer, schedule: Schedule | None, steps: int, per: int
+) -> tuple[Schedule | None, list[float], list[float] | None]:
+    """The schedule as resolved for this run, and the rate (and cycled momentum) of the update
+    from each θ_t, t = 0..steps, when the scheduler steps once every `per` updates."""
+    lr = float(optimizer.options["lr"])
+    if schedule is None:
+        return None, [lr] * (steps + 1), None
+    count = steps // per + 1
+    schedule = schedule.resolved(lr, count - 1)
+    rates, momenta = schedule.rates(lr, count), schedule.momenta(count)
+    if momenta is not None and optimizer.momentum_option is None:
+        raise DeriveError(
+            f"schedule {schedule.name} cycles the momentum, and {optimizer.name} has no "
+            "momentum or betas (torch refuses it too): add cycle_momentum=false"
+        )
+    rates = [rates[t // per] for t in range(steps + 1)]
+    if momenta is not None:
+        momenta = [momenta[t // per] for t in range(steps + 1)]
+    return schedule, rates, momenta
+
+
+def _options_at(
+    optimizer: Optimizer,
+    schedule: Schedule | None,
+    rates: list[float],
+    momenta: list[float] | None,
+) -> Callable[[int], Mapping[str, object]]:
+    """The options of the update from θ_t: torch's param_groups[0] as the scheduler left it."""
+    if schedule is None:
+        return lambda t: optimizer.options
+    key = optimizer.momentum_option
+
+    def at(t: int) -> Mapping[str, object]:
+        options = {**optimizer.options, "lr": rates[t]}
+        if momenta is not None:
+            beta2 = options["betas"][1] if key == "betas" else None
+            options[key] = momenta[t] if key == "momentum" else (momenta[t], beta2)
+        return options
+
+    return at
 
 
 def _matrix(rows: list, width: int) -> np.ndarray:
@@ -259,7 +224,9 @@ def _matrix(rows: list, width: int) -> np.ndarray:
     return np.fromiter(flat, dtype=float, count=len(rows) * width).reshape(len(rows), width)
 
 
-def _vectorized(derivation, columns, p0, optimizer, steps, batch_size, seed, tol):
+def _vectorized(
+    derivation, columns, p0, optimizer, options_at, steps, batch_size, seed, tol, worked_steps
+):
     function = numeric(derivation)
     rows = [len(columns[0])] if columns else []
     rule = UPDATE_RULES[optimizer.name]
@@ -267,7 +234,7 @@ def _vectorized(derivation, columns, p0, optimizer, steps, batch_size, seed, tol
     batches: list[np.ndarray] = []
     state: dict = {}
     p = np.array(p0)
-    params, losses, grads = [], [], []
+    params, losses, grads, worked = [], [], [], []
     status = "max_steps"
     with np.errstate(all="ignore"):
         for t in range(steps + 1):
@@ -291,11 +258,29 @@ def _vectorized(derivation, columns, p0, optimizer, steps, batch_size, seed, tol
                 batch = batches.pop(0)
                 _, *batch_gradient = function(*p, *(c[batch] for c in columns), len(batch))
                 g = np.array(batch_gradient, dtype=float)
-            p = rule(p, g, state, t + 1, optimizer.options)
-    return params, losses, grads, status
+            options = options_at(t)
+            update = rule(p, g, state, t + 1, options)
+            if t < worked_steps:
+                values = {"lr": options["lr"], **update.intermediates, **state}
+                worked.append(_worked_step(optimizer.name, t + 1, values))
+            p = update.params
+    return (params, losses, grads, status), tuple(worked)
 
 
-def _plain_on_floats(function, p0, lr, steps, tol):
+def _worked_step(name: str, step: int, values: dict[str, object]) -> WorkedStep:
+    """The quantities of `name` present in this step (a momentum buffer only with momentum...)."""
+    values |= documented(name, values)
+    return WorkedStep(
+        step,
+        tuple(
+            WorkedValue(quantity, np.array(values[quantity.name], dtype=float))
+            for quantity in QUANTITIES[name]
+            if quantity.name in values
+        ),
+    )
+
+
+def _plain_on_floats(function, p0, rates, steps, tol):
     """Plain gradient descent on Python floats: the same arithmetic, without array overhead."""
     p = p0
     params, losses, grads = [], [], []
@@ -316,6 +301,7 @@ def _plain_on_floats(function, p0, lr, steps, tol):
             status = "converged"
             break
         if t < steps:
+            lr = rates[t]
             p = [value - lr * slope for value, slope in zip(p, g, strict=True)]
     return params, losses, grads, status
 

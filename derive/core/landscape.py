@@ -1,138 +1,831 @@
-"""The shape of a loss: its stationary points (∇L = 0), each classified by the Hessian.
+"""The shape of a loss: where its gradient vanishes, what kind of point each is, and what is
+proven about its minimum.
 
-Used by `derive diff` and by lessons (local minima, saddles, how large a learning rate may be).
+Every claim here is proven or it is not made:
+- a point is stationary when SymPy solved ∇L = 0 exactly, or when Newton's method at 40 digits
+  converges to it (an exponential that merely underflows is not a root); it lies in the loss's
+  domain, where L is finite and real;
+- "global" needs a proof: the complete set of critical points of a one-parameter loss with its
+  limits at the ends of its domain, a convex quadratic, a separable sum of proven pieces, or a
+  point where the loss reaches a proven lower bound (a sum of squares reaching 0);
+- "no minimum" needs one too: a limit of −∞ (unbounded below) or an infimum approached at an end
+  of the domain and reached nowhere.
+Losses over data are solved exactly when they are quadratic in the parameters; otherwise their
+minima are found from where the runs ended (`refine`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from enum import StrEnum
 
+import mpmath
 import numpy as np
 import sympy
+from sympy.calculus.util import continuous_domain
 
+from derive.core.budget import attempt
 from derive.core.derivation import Derivation
-from derive.core.numeric import NUMPY_FUNCTIONS
+from derive.core.functions import as_sympy
+from derive.core.numeric import GRADIENT_OPERATIONS, NUMPY_FUNCTIONS, numeric
 from derive.core.numeric import hessian as numeric_hessian
 
-SEARCH_BOUND = 10.0  # numeric search for ∇L = 0 covers [−10, 10] in each parameter
+# derive's own functions (σ, softplus) for NumPy and for mpmath at 40 digits
+FLOATS = [NUMPY_FUNCTIONS, "numpy"]
+DIGITS_MODULES = [
+    {
+        "sigmoid": lambda z: 1 / (1 + mpmath.exp(-z)),
+        "softplus": lambda z: mpmath.log1p(mpmath.exp(z)),
+        "Heaviside": lambda u, at_zero=0.5: mpmath.mpf(1 if u > 0 else 0 if u < 0 else at_zero),
+    },
+    "mpmath",
+]
+SEARCH_BOUND = 10.0  # the numeric search, when one is needed, covers [−10, 10] in each parameter
+SYMBOLIC_BUDGET = 2.0  # seconds for one symbolic step (a domain, a solve, a limit)
+LANDSCAPE_BUDGET = 3.0  # seconds for the whole search; past it, nothing is claimed
+EXACT_DEGREE = 24  # polynomials up to this degree have their critical points solved exactly
+DIGITS = 40  # precision of the Newton check of a numeric root
+MAX_POINTS = 60
+
+
+class Kind(StrEnum):
+    MINIMUM = "minimum"
+    MAXIMUM = "maximum"
+    SADDLE = "saddle"
+    INFLECTION = "inflection"  # one parameter, L' = 0 but no extremum (x³ at 0)
+    DEGENERATE = "degenerate"  # singular Hessian and the higher derivatives not settled
+
+
+class Minimum(StrEnum):
+    """What is known about the loss's minimum."""
+
+    GLOBAL = "global"  # at least one point proven to be a global minimum
+    FOUND = "found"  # minima found; none proven global
+    UNBOUNDED_BELOW = "unbounded_below"  # proven: L → −∞
+    NOT_ATTAINED = "not_attained"  # proven: inf L is approached at an end, reached nowhere
+    AT_EDGE = "at_edge"  # proven: the least value is at a closed end of the domain (√w at 0)
+    NONE_FOUND = "none_found"  # no minimum found, nothing proven
 
 
 @dataclass(frozen=True)
 class StationaryPoint:
-    """A point where ∇L = 0, classified by the eigenvalues of the Hessian there."""
-
     values: tuple[float, ...]
-    kind: str  # "minimum" | "maximum" | "saddle" | "degenerate"
+    kind: Kind
     loss: float
-    exact: tuple[sympy.Expr, ...] | None = None  # when SymPy solved ∇L = 0 exactly
+    exact: tuple[sympy.Expr, ...] | None = None  # when SymPy found it exactly
+    curvature: tuple[float, ...] = ()  # Hessian eigenvalues, ascending (empty at a kink)
+    kink: bool = False  # a corner of the loss where 0 is a subgradient (|w − 1| at 1)
+    global_minimum: bool = False  # proven
 
 
-def stationary_points(derivation: Derivation) -> tuple[StationaryPoint, ...]:
-    """Solve ∇L = 0: exactly for low-degree polynomial gradients, else numerically on
-    [−SEARCH_BOUND, SEARCH_BOUND] (one or two parameters). Losses over data are not solved."""
+@dataclass(frozen=True)
+class Landscape:
+    points: tuple[StationaryPoint, ...]
+    complete: bool  # every stationary point over the whole domain is listed
+    minimum: Minimum
+    infimum: float | None = None  # inf L when proven (unbounded: −inf)
+    # where inf L is approached when it is not attained: a parameter's value (±inf or a finite
+    # end of the domain, one parameter) or a direction (several)
+    approached: tuple[float, ...] | None = None
+    quadratic: bool = False  # the Hessian is the same everywhere
+    search_bound: float | None = None  # half-width of the numeric search, when one ran
+
+    @property
+    def minima(self) -> tuple[StationaryPoint, ...]:
+        return tuple(p for p in self.points if p.kind is Kind.MINIMUM)
+
+
+# -- entry points ------------------------------------------------------------------------------
+
+
+def landscape(
+    derivation: Derivation,
+    data: Mapping[str, np.ndarray] | None = None,
+    start: Sequence[float] | None = None,
+) -> Landscape:
+    """Stationary points and what is proven about the minimum. `start` widens the numeric
+    search box when it lies outside [−10, 10]. Past LANDSCAPE_BUDGET seconds, or for a
+    gradient too large to differentiate again, nothing is claimed."""
+    loss = derivation.loss
+    if loss.data:
+        return _over_data(derivation, data or {})
+    unknown = Landscape((), False, Minimum.NONE_FOUND)
+    if sum(sympy.count_ops(g) for g in derivation.gradient) > GRADIENT_OPERATIONS:
+        return unknown  # exp nested 60 deep: its second derivative alone takes a minute
+    return attempt(lambda: _solved(derivation, start), LANDSCAPE_BUDGET, unknown)
+
+
+def _solved(derivation: Derivation, start: Sequence[float] | None) -> Landscape:
     loss = derivation.loss
     symbols = loss.symbols
-    if loss.data or len(symbols) > 3:
-        return ()
-    gradient = derivation.gradient
-    hessian = numeric_hessian(derivation)
-    value = sympy.lambdify(symbols, loss.expr, modules=[NUMPY_FUNCTIONS, "numpy"])
-    exact = _exact_solutions(gradient, symbols)
-    if exact is not None:
-        points = [(tuple(float(v) for v in solution), solution) for solution in exact]
-    elif len(symbols) <= 2:
-        points = [(point, None) for point in _numeric_solutions(derivation, hessian)]
+    expr = as_sympy(loss.expr)
+    quadratic = _affine_gradient(derivation)
+    pieces = _separable(expr, symbols)
+    if pieces is not None and len(symbols) > 1:
+        found = _product(
+            [_one_parameter(piece, s) for piece, s in zip(pieces, symbols, strict=True)]
+        )
+    elif len(symbols) == 1:
+        found = _one_parameter(expr, symbols[0])
     else:
-        return ()
-    found = []
+        found = _exact_system(derivation) or _numeric(derivation, start)
+    found = _with_lower_bound(found, expr, symbols)
+    if found.minimum in (Minimum.FOUND, Minimum.NONE_FOUND) and len(symbols) > 1:
+        found = _unbounded(found, expr, symbols)
+    return replace(found, quadratic=quadratic)
+
+
+def limit_along(
+    derivation: Derivation, point: Sequence[float], direction: Sequence[float]
+) -> float | None:
+    """lim L(point + t·direction) as t → ∞ (±inf included), or None when SymPy cannot tell in
+    time. Used to prove that a run heading off to infinity follows the loss down forever."""
+    loss = derivation.loss
+    if loss.data:
+        return None
+    t = sympy.Dummy("t", positive=True)
+    ray = {
+        s: sympy.nsimplify(p) + t * sympy.nsimplify(d)
+        for s, p, d in zip(loss.symbols, point, direction, strict=True)
+    }
+    ray_loss = as_sympy(loss.expr).xreplace(ray)
+    limit = attempt(lambda: sympy.limit(ray_loss, t, sympy.oo), SYMBOLIC_BUDGET)
+    if limit is None or not (limit.is_real or limit in (sympy.oo, -sympy.oo)):
+        return None
+    return _order_key(limit)
+
+
+def _unbounded(found: Landscape, expr, symbols) -> Landscape:
+    """No minimum, proven along a ray from the origin (an axis or a diagonal): L → −∞ there, or
+    L tends to a value c below every minimum found while L > c everywhere (inf not attained)."""
+    t = sympy.Dummy("t", positive=True)
+    k = len(symbols)
+    directions = [tuple(sign * (j == i) for j in range(k)) for i in range(k) for sign in (1, -1)]
+    directions += [(sign,) * k for sign in (1, -1)]
+    if k == 2:
+        directions += [(1, -1), (-1, 1)]
+    lowest = min((p.loss for p in found.minima), default=math.inf)
+    for direction in directions:
+        ray = expr.xreplace({s: d * t for s, d in zip(symbols, direction, strict=True)})
+        limit = attempt(lambda ray=ray: sympy.limit(ray, t, sympy.oo), SYMBOLIC_BUDGET / 4)
+        if limit is None or not (limit.is_real or limit == -sympy.oo):
+            continue
+        norm = math.sqrt(sum(d * d for d in direction))
+        approached = tuple(d / norm for d in direction)
+        if limit == -sympy.oo:
+            return replace(
+                found, minimum=Minimum.UNBOUNDED_BELOW, infimum=-math.inf, approached=approached
+            )
+        if _float(limit) < lowest and attempt(lambda c=limit: (expr - c).is_positive, 0.5):
+            return replace(
+                found, minimum=Minimum.NOT_ATTAINED, infimum=_float(limit), approached=approached
+            )
+    return found
+
+
+def refine(
+    derivation: Derivation, data: Mapping[str, np.ndarray], point: Sequence[float]
+) -> StationaryPoint | None:
+    """The stationary point Newton's method reaches from `point` (where a run ended), checked to
+    converge; None when it does not."""
+    functions = _Functions(derivation, data)
+    found = functions.newton(np.array(point, dtype=float)[None, :])
+    if not len(found):
+        return None
+    return functions.classify(found[0])
+
+
+# -- one parameter: domains, exact critical points, limits at the ends ----------------------
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    value: sympy.Expr
+    kind: Kind
+    kink: bool = False
+
+
+def _one_parameter(expr: sympy.Expr, w: sympy.Symbol) -> Landscape:
+    """Exactly, when SymPy can: the domain's intervals, the critical points and kinks in each,
+    and the loss's limits at each interval's ends. Otherwise a numeric search, which proves
+    nothing global."""
+    analysed = attempt(lambda: _analysed(expr, w), 4 * SYMBOLIC_BUDGET)
+    if analysed is None:
+        return _numeric_one(expr, w)
+    candidates, ends, closed_values = analysed
+    points = []
+    for candidate in candidates:
+        loss = _real_value(expr.subs(w, candidate.value))
+        if loss is None:
+            continue
+        curvature = (
+            () if candidate.kink else (_float(sympy.diff(expr, w, 2).subs(w, candidate.value)),)
+        )
+        points.append(
+            StationaryPoint(
+                values=(_float(candidate.value),),
+                kind=candidate.kind,
+                loss=loss,
+                exact=(candidate.value,) if _printable(candidate.value) else None,
+                curvature=curvature,
+                kink=candidate.kink,
+            )
+        )
+    return _verdict(sorted(points, key=lambda p: p.values), ends, closed_values)
+
+
+def _analysed(expr, w):
+    """(candidates, [(end, limit of L)], [values at closed ends]) or None where SymPy is stuck."""
+    if expr.is_polynomial(w):
+        if sympy.degree(expr, w) > EXACT_DEGREE:
+            return None  # exact real roots of (w+1)…(w+64)′ take minutes: search instead
+        return _polynomial(expr, w)
+    domain = continuous_domain(expr, w, sympy.S.Reals)
+    intervals = _intervals(domain)
+    if intervals is None:
+        return None
+    derivative = sympy.diff(expr, w)
+    candidates, ends, closed = [], [], []
+    for interval in intervals:
+        critical = sympy.solveset(derivative, w, interval)
+        if not _finite_set(critical):
+            return None
+        kinks = _kinks(expr, w, interval)
+        if kinks is None:
+            return None
+        for value in sorted(set(critical) | set(kinks), key=_float):
+            kind = _kink_kind(derivative, w, value) if value in kinks else _kind_1d(expr, w, value)
+            if kind is not None:
+                candidates.append(_Candidate(value, kind, kink=value in kinks))
+        for end, inside, closed_end in (
+            (interval.start, "+", not interval.left_open),
+            (interval.end, "-", not interval.right_open),
+        ):
+            if closed_end:
+                closed.append((end, expr.subs(w, end)))
+            else:
+                ends.append((end, sympy.limit(expr, w, end, inside)))
+    return candidates, ends, closed
+
+
+def _polynomial(expr, w):
+    """A polynomial: every real root of L' exactly, and L → ±∞ at both ends by its degree."""
+    derivative = sympy.Poly(sympy.diff(expr, w), w)
+    if derivative.is_zero:
+        return [], [], []  # a constant: nothing to list, nothing to claim
+    roots = derivative.real_roots() if derivative.degree() > 0 else []
+    candidates = [
+        _Candidate(r, kind) for r in dict.fromkeys(roots) if (kind := _kind_1d(expr, w, r))
+    ]
+    leading = sympy.Poly(expr, w)
+    sign, degree = sympy.sign(leading.LC()), leading.degree()
+    at_plus = sympy.oo * sign
+    at_minus = sympy.oo * sign * (1 if degree % 2 == 0 else -1)
+    return candidates, [(-sympy.oo, at_minus), (sympy.oo, at_plus)], []
+
+
+def _intervals(domain) -> list[sympy.Interval] | None:
+    """The domain as a few intervals, or None when it is not (a periodic union, say)."""
+    parts = domain.args if isinstance(domain, sympy.Union) else (domain,)
+    if domain is sympy.S.Reals:
+        return [sympy.Interval(-sympy.oo, sympy.oo)]
+    if not all(isinstance(p, sympy.Interval) for p in parts) or len(parts) > 8:
+        return None
+    return list(parts)
+
+
+def _kinks(expr, w, interval) -> list[sympy.Expr] | None:
+    """Where the loss has a corner: the zeros of what |·|, max, min or a switch compare."""
+    switches = []
+    for node in sympy.preorder_traversal(expr):
+        if isinstance(node, sympy.Abs | sympy.sign | sympy.Heaviside):
+            switches.append(node.args[0])
+        elif isinstance(node, sympy.Max | sympy.Min):
+            switches += [a - b for a, b in itertools.combinations(node.args, 2)]
+        elif isinstance(node, sympy.Piecewise):
+            for _, condition in node.args:
+                if isinstance(condition, sympy.core.relational.Relational):
+                    switches.append(condition.lhs - condition.rhs)
+    zeros = []
+    for switch in switches:
+        if not switch.has(w):
+            continue
+        found = sympy.solveset(switch, w, interval)
+        if not _finite_set(found):
+            return None
+        zeros += list(found)
+    return list(dict.fromkeys(zeros))
+
+
+def _finite_set(found) -> bool:
+    return found is sympy.S.EmptySet or isinstance(found, sympy.FiniteSet)
+
+
+def _kink_kind(derivative, w, value) -> Kind | None:
+    """A corner is stationary when 0 lies between the one-sided slopes."""
+    left = sympy.limit(derivative, w, value, "-")
+    right = sympy.limit(derivative, w, value, "+")
+    if left.is_negative and right.is_positive:
+        return Kind.MINIMUM
+    if left.is_positive and right.is_negative:
+        return Kind.MAXIMUM
+    if left.is_zero or right.is_zero:
+        return Kind.DEGENERATE
+    return None  # the same sign on both sides: the loss just bends there
+
+
+def _kind_1d(expr, w, value) -> Kind | None:
+    """By the first derivative beyond the first that does not vanish there: even order decides
+    minimum or maximum by its sign, odd order is an inflection."""
+    for order in range(2, 9):
+        derivative = sympy.diff(expr, w, order).subs(w, value)
+        sign = _sign(derivative)
+        if sign is None:
+            return Kind.DEGENERATE
+        if sign != 0:
+            if order % 2:
+                return Kind.INFLECTION
+            return Kind.MINIMUM if sign > 0 else Kind.MAXIMUM
+    return Kind.DEGENERATE
+
+
+def _verdict(points, ends, closed_values) -> Landscape:
+    """Compare the minima with the ends of the domain: global, unbounded, or not attained."""
+    limits = [(end, limit) for end, limit in ends]
+    lowest_end = min((limit for _, limit in limits), key=_order_key, default=None)
+    edges = [
+        (end, v) for end, v in ((e, _real_value(c)) for e, c in closed_values) if v is not None
+    ]
+    attained = [p.loss for p in points if p.kind is Kind.MINIMUM] + [v for _, v in edges]
+    best = min(attained, default=math.inf)
+    if lowest_end is not None and lowest_end == -sympy.oo:
+        end = next(e for e, limit in limits if limit == -sympy.oo)
+        return Landscape(tuple(points), True, Minimum.UNBOUNDED_BELOW, -math.inf, (_float(end),))
+    if (
+        lowest_end is not None
+        and lowest_end.is_real
+        and _float(lowest_end) < best - 1e-12 * (1 + abs(_float(lowest_end)))
+    ):
+        end = next(e for e, limit in limits if limit == lowest_end)
+        return Landscape(
+            tuple(points), True, Minimum.NOT_ATTAINED, _float(lowest_end), (_float(end),)
+        )
+    minima = [p.loss for p in points if p.kind is Kind.MINIMUM]
+    if edges and min(v for _, v in edges) < min(minima, default=math.inf):
+        end, value = min(edges, key=lambda edge: edge[1])
+        return Landscape(tuple(points), True, Minimum.AT_EDGE, value, (_float(end),))
+    if not minima:
+        return Landscape(tuple(points), True, Minimum.NONE_FOUND)
+    marked = tuple(
+        replace(p, global_minimum=True)
+        if p.kind is Kind.MINIMUM and p.loss <= best + 1e-12 * (1 + abs(best))
+        else p
+        for p in points
+    )
+    return Landscape(marked, True, Minimum.GLOBAL, best)
+
+
+def _numeric_one(expr, w) -> Landscape:
+    """Sign changes of L' on a fine grid of [−10, 10], each checked by Newton at 40 digits."""
+    loss = _lambdify(w, expr, FLOATS)
+    slope = _lambdify(w, sympy.diff(expr, w), FLOATS)
+    curve = _lambdify(w, sympy.diff(expr, w, 2), FLOATS)
+    grid = np.linspace(-SEARCH_BOUND, SEARCH_BOUND, 4001)
     with np.errstate(all="ignore"):
-        for point, solution in sorted(points):
-            curvature = np.linalg.eigvalsh(np.array(hessian(*point), dtype=float))
-            found.append(StationaryPoint(point, _kind(curvature), float(value(*point)), solution))
-    return tuple(found)
+        values = np.broadcast_to(np.asarray(slope(grid), dtype=float), grid.shape)
+    starts = [grid[k] for k in np.nonzero(np.sign(values[:-1]) * np.sign(values[1:]) <= 0)[0]]
+    check = _Newton1(expr, w)
+    found: list[float] = []
+    for x in starts:
+        root = check(x)
+        if root is not None and not any(abs(root - f) <= 1e-9 * (1 + abs(f)) for f in found):
+            found.append(root)
+    points = []
+    with np.errstate(all="ignore"):
+        for root in sorted(found):
+            value, second = float(loss(root)), float(curve(root))
+            if not math.isfinite(value):
+                continue
+            kind = _kind_from_curvature(np.array([second]))
+            points.append(StationaryPoint((root,), kind, value, None, (second,)))
+    minimum = Minimum.FOUND if any(p.kind is Kind.MINIMUM for p in points) else Minimum.NONE_FOUND
+    return Landscape(tuple(points), False, minimum, search_bound=SEARCH_BOUND)
 
 
-def _exact_solutions(gradient, symbols) -> list[tuple[sympy.Expr, ...]] | None:
-    """Real solutions of a polynomial system of degree ≤ 2 (one variable: ≤ 4), else None."""
-    limit = 4 if len(symbols) == 1 else 2
-    for component in gradient:
-        if not component.is_polynomial(*symbols):
+class _Newton1:
+    """Newton's method on L' at 40 digits: a root only where it converges."""
+
+    def __init__(self, expr, w):
+        self.slope = _lambdify(w, sympy.diff(expr, w), DIGITS_MODULES)
+        self.curve = _lambdify(w, sympy.diff(expr, w, 2), DIGITS_MODULES)
+        self.loss = _lambdify(w, expr, DIGITS_MODULES)
+
+    def __call__(self, x: float) -> float | None:
+        with mpmath.workdps(DIGITS):
+            point = mpmath.mpf(x)
+            try:
+                for _ in range(100):
+                    step = self.slope(point) / self.curve(point)
+                    point -= step
+                    if abs(step) <= mpmath.mpf(10) ** -25 * (1 + abs(point)):
+                        value = self.loss(point)
+                        if isinstance(value, mpmath.mpc) or not mpmath.isfinite(value):
+                            return None
+                        return float(point)
+            except (ZeroDivisionError, ValueError, TypeError, OverflowError):
+                return None
+        return None
+
+
+# -- several parameters -----------------------------------------------------------------------
+
+
+def _separable(expr, symbols) -> list[sympy.Expr] | None:
+    """L = f₁(p₁) + f₂(p₂) + …: each term depends on one parameter at most."""
+    pieces = [sympy.Integer(0)] * len(symbols)
+    for term in sympy.Add.make_args(expr):
+        used = [k for k, s in enumerate(symbols) if term.has(s)]
+        if len(used) > 1:
             return None
-        if component != 0 and sympy.Poly(component, *symbols).total_degree() > limit:
-            return None
-    if len(symbols) == 1 and sympy.Poly(gradient[0], *symbols).total_degree() > 2:
-        return None  # cubic roots in radicals help no student: solve numerically instead
-    solutions = sympy.solve(list(gradient), list(symbols), dict=True)
-    real = []
+        if used:
+            pieces[used[0]] += term
+    return pieces
+
+
+def _product(parts: list[Landscape]) -> Landscape:
+    """A separable loss: stationary points are the combinations of each piece's."""
+    combos = list(itertools.islice(itertools.product(*(p.points for p in parts)), MAX_POINTS))
+    points = []
+    for combo in combos:
+        kinds = {p.kind for p in combo}
+        if kinds == {Kind.MINIMUM}:
+            kind = Kind.MINIMUM
+        elif kinds == {Kind.MAXIMUM}:
+            kind = Kind.MAXIMUM
+        elif kinds <= {Kind.MINIMUM, Kind.MAXIMUM}:
+            kind = Kind.SADDLE
+        else:
+            kind = Kind.DEGENERATE
+        exact = tuple(v for p in combo for v in p.exact) if all(p.exact for p in combo) else None
+        points.append(
+            StationaryPoint(
+                values=tuple(v for p in combo for v in p.values),
+                kind=kind,
+                loss=sum(p.loss for p in combo),  # constant terms are in some piece already
+                exact=exact,
+                curvature=tuple(sorted(c for p in combo for c in p.curvature)),
+                kink=any(p.kink for p in combo),
+                global_minimum=all(p.global_minimum for p in combo),
+            )
+        )
+    complete = all(p.complete for p in parts) and len(combos) < MAX_POINTS
+    statuses = {p.minimum for p in parts}
+    if Minimum.UNBOUNDED_BELOW in statuses:
+        return Landscape(tuple(points), complete, Minimum.UNBOUNDED_BELOW, -math.inf)
+    if statuses == {Minimum.GLOBAL}:
+        return Landscape(tuple(points), complete, Minimum.GLOBAL, sum(p.infimum for p in parts))
+    if Minimum.NOT_ATTAINED in statuses and statuses <= {Minimum.GLOBAL, Minimum.NOT_ATTAINED}:
+        return Landscape(
+            tuple(points), complete, Minimum.NOT_ATTAINED, sum(p.infimum for p in parts)
+        )
+    found = any(p.kind is Kind.MINIMUM for p in points)
+    return Landscape(tuple(points), complete, Minimum.FOUND if found else Minimum.NONE_FOUND)
+
+
+def _exact_system(derivation: Derivation) -> Landscape | None:
+    """∇L = 0 solved by SymPy when it is a small polynomial system; None otherwise."""
+    symbols = derivation.loss.symbols
+    gradient = [sympy.together(g) for g in derivation.gradient]
+    numerators = [sympy.fraction(g)[0] for g in gradient]
+    if not all(n.is_polynomial(*symbols) for n in numerators):
+        return None
+    degrees = [sympy.Poly(n, *symbols).total_degree() if n != 0 else 0 for n in numerators]
+    if math.prod(max(d, 1) for d in degrees) > 8:
+        return None  # Bézout: more than 8 solutions is beyond a quick exact solve
+    solutions = attempt(lambda: sympy.solve(numerators, list(symbols), dict=True), SYMBOLIC_BUDGET)
+    if solutions is None:
+        return None
+    points = []
+    functions = _Functions(derivation, {})
     for solution in solutions:
         values = tuple(solution.get(s, s) for s in symbols)
         if any(v.free_symbols for v in values):
             return None  # a line or plane of solutions: not a list of points
-        if all(v.is_real for v in values):
-            real.append(values)
-    return real
+        if not all(v.is_real for v in values):
+            continue
+        if any(
+            sympy.fraction(g)[1].subs(dict(zip(symbols, values, strict=True))) == 0
+            for g in gradient
+        ):
+            continue  # a zero of the numerator where the gradient is undefined
+        point = functions.classify(np.array([_float(v) for v in values]))
+        if point is not None:
+            points.append(replace(point, exact=values))
+    points.sort(key=lambda p: p.values)
+    minimum = Minimum.FOUND if any(p.kind is Kind.MINIMUM for p in points) else Minimum.NONE_FOUND
+    return Landscape(tuple(points), True, minimum)
 
 
-def _numeric_solutions(derivation: Derivation, hessian) -> list[tuple[float, ...]]:
+def _numeric(derivation: Derivation, start) -> Landscape:
+    """Newton's method from a grid of starts, vectorized; each root checked at 40 digits."""
     symbols = derivation.loss.symbols
-    gradient = sympy.lambdify(
-        symbols, list(derivation.gradient), modules=[NUMPY_FUNCTIONS, "numpy"]
+    bound = SEARCH_BOUND
+    if start is not None and len(start):
+        bound = max(bound, 2 * float(np.max(np.abs(start))))
+    k = len(symbols)
+    per_axis = {2: 21, 3: 9, 4: 6}.get(k, 0)
+    if per_axis:
+        axes = [np.linspace(-bound, bound, per_axis)] * k
+        starts = np.array(list(itertools.product(*axes)))
+    else:
+        starts = np.random.default_rng(0).uniform(-bound, bound, size=(1500, k))
+    functions = _Functions(derivation, {})
+    points = [p for p in (functions.classify(r) for r in functions.newton(starts)) if p]
+    points.sort(key=lambda p: p.values)
+    minimum = Minimum.FOUND if any(p.kind is Kind.MINIMUM for p in points) else Minimum.NONE_FOUND
+    return Landscape(tuple(points[:MAX_POINTS]), False, minimum, search_bound=bound)
+
+
+def _with_lower_bound(found: Landscape, expr, symbols) -> Landscape:
+    """A proven lower bound reached at a minimum makes it global: L ≥ 0 (a sum of squares, say)
+    with L = 0 there. A quadratic's Hessian decides at once: positive definite, one global
+    minimum; a negative eigenvalue, unbounded below."""
+    if found.minimum in (Minimum.GLOBAL, Minimum.UNBOUNDED_BELOW, Minimum.NOT_ATTAINED):
+        return found
+    if _is_quadratic(expr, symbols):
+        matrix = np.array(sympy.hessian(expr, symbols).tolist(), dtype=float)
+        eigenvalues, vectors = np.linalg.eigh(matrix)
+        if eigenvalues.min() < 0:
+            falling = tuple(float(v) for v in vectors[:, 0])
+            return replace(
+                found, minimum=Minimum.UNBOUNDED_BELOW, infimum=-math.inf, approached=falling
+            )
+        if eigenvalues.min() > 0 and found.minima:
+            return _mark_global(found, found.minima[0].loss)
+    nonnegative = attempt(lambda: expr.is_nonnegative, SYMBOLIC_BUDGET)
+    if nonnegative:
+        zeros = [
+            p
+            for p in found.minima
+            if p.exact and expr.subs(dict(zip(symbols, p.exact, strict=True))) == 0
+        ]
+        if zeros:
+            return _mark_global(found, 0.0)
+    return found
+
+
+def _mark_global(found: Landscape, best: float) -> Landscape:
+    points = tuple(
+        replace(p, global_minimum=True)
+        if p.kind is Kind.MINIMUM and abs(p.loss - best) <= 1e-12 * (1 + abs(best))
+        else p
+        for p in found.points
     )
-    if len(symbols) == 1:
-        return [(x,) for x in _roots_1d(lambda x: gradient(x)[0])]
-    starts = np.linspace(-SEARCH_BOUND, SEARCH_BOUND, 21)
-    found: list[np.ndarray] = []
-    with np.errstate(all="ignore"):
-        for a in starts:
-            for b in starts:
-                point = _newton(gradient, hessian, np.array([a, b]))
-                if point is not None and not any(np.allclose(point, f, atol=1e-7) for f in found):
-                    found.append(point)
-    return [tuple(float(v) for v in p) for p in found]
+    return replace(found, points=points, minimum=Minimum.GLOBAL, infimum=best)
 
 
-def _roots_1d(g: Callable[[float], float]) -> list[float]:
-    """Sign changes of g on a fine grid, each refined by bisection to full precision."""
-    grid = np.linspace(-SEARCH_BOUND, SEARCH_BOUND, 4001)
-    with np.errstate(all="ignore"):
-        values = np.array([float(g(x)) for x in grid])
-    roots = [float(x) for x, v in zip(grid, values, strict=True) if v == 0]
-    for k in np.nonzero(np.sign(values[:-1]) * np.sign(values[1:]) < 0)[0]:
-        low, high = float(grid[k]), float(grid[k + 1])
-        for _ in range(100):
-            middle = 0.5 * (low + high)
-            if middle in (low, high):
-                break
-            if np.sign(g(middle)) == np.sign(g(low)):
-                low = middle
-            else:
-                high = middle
-        roots.append(0.5 * (low + high))
-    return sorted(roots)
+def _is_quadratic(expr, symbols) -> bool:
+    return expr.is_polynomial(*symbols) and sympy.Poly(expr, *symbols).total_degree() <= 2
 
 
-def _newton(gradient, hessian, point: np.ndarray) -> np.ndarray | None:
-    for _ in range(60):
-        g = np.array(gradient(*point), dtype=float)
-        if not np.all(np.isfinite(g)):
+def _affine_gradient(derivation: Derivation) -> bool:
+    """Every partial is of degree ≤ 1 in the parameters (looking inside Σ over data)."""
+    symbols = derivation.loss.symbols
+    for component in derivation.gradient:
+        body = component.replace(sympy.Sum, lambda summand, *limits: summand)
+        if not body.is_polynomial(*symbols):
+            return False
+        if body != 0 and sympy.Poly(body, *symbols).total_degree() > 1:
+            return False
+    return True
+
+
+# -- losses over data ---------------------------------------------------------------------------
+
+
+def _over_data(derivation: Derivation, data: Mapping[str, np.ndarray]) -> Landscape:
+    """A quadratic in the parameters (least squares): its one minimum by a linear solve, global
+    when the Hessian is positive definite. Otherwise nothing is claimed until runs end
+    somewhere (`refine`)."""
+    if not _affine_gradient(derivation):
+        return Landscape((), False, Minimum.NONE_FOUND)
+    functions = _Functions(derivation, data)
+    origin = np.zeros(len(derivation.loss.params))
+    matrix = functions.hessian_at(origin)
+    eigenvalues = np.linalg.eigvalsh(matrix)
+    scale = max(float(np.max(np.abs(eigenvalues))), 1e-300)
+    if eigenvalues.min() < -1e-12 * scale:
+        return Landscape((), True, Minimum.UNBOUNDED_BELOW, -math.inf, quadratic=True)
+    if eigenvalues.min() <= 1e-12 * scale:
+        return Landscape((), False, Minimum.NONE_FOUND, quadratic=True)  # a valley of minima
+    solution = np.linalg.solve(matrix, -functions.gradient_at(origin))
+    point = functions.classify(solution)
+    if point is None:
+        return Landscape((), False, Minimum.NONE_FOUND, quadratic=True)
+    point = replace(point, global_minimum=True)
+    return Landscape((point,), True, Minimum.GLOBAL, point.loss, quadratic=True)
+
+
+# -- numbers ----------------------------------------------------------------------------------
+
+
+class _Functions:
+    """L, ∇L and the Hessian, vectorized over points (rows), for Newton's method."""
+
+    def __init__(self, derivation: Derivation, data: Mapping[str, np.ndarray]):
+        self.derivation = derivation
+        self.function = numeric(derivation)
+        self.second = numeric_hessian(derivation)
+        loss = derivation.loss
+        self.columns = [np.asarray(data[name], dtype=float) for name in loss.data]
+        self.rows = [len(self.columns[0])] if self.columns else []
+        self.k = len(loss.params)
+        self._precise = None
+
+    def precise(self):
+        """L, ∇L and the Hessian for mpmath (no data), lambdified once."""
+        if self._precise is None:
+            symbols = self.derivation.loss.symbols
+            expr = as_sympy(self.derivation.loss.expr)
+            self._precise = (
+                _lambdify(symbols, expr, DIGITS_MODULES),
+                [_lambdify(symbols, expr.diff(s), DIGITS_MODULES) for s in symbols],
+                _lambdify(symbols, sympy.hessian(expr, symbols), DIGITS_MODULES),
+            )
+        return self._precise
+
+    def _call(self, function, points: np.ndarray):
+        params = [points[:, j] for j in range(self.k)]
+        if self.columns:
+            params = [p[:, None] for p in params]
+        with np.errstate(all="ignore"):
+            return function(*params, *self.columns, *self.rows)
+
+    def values(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        loss, *gradient = self._call(self.function, points)
+        count = len(points)
+        loss = _per_point(loss, count)
+        gradient = np.stack([_per_point(g, count) for g in gradient], axis=1)
+        return loss, gradient
+
+    def hessians(self, points: np.ndarray) -> np.ndarray:
+        entries = self._call(self.second, points)
+        count = len(points)
+        return np.array([[_per_point(e, count) for e in row] for row in entries]).transpose(2, 0, 1)
+
+    def gradient_at(self, point: np.ndarray) -> np.ndarray:
+        return self.values(point[None, :])[1][0]
+
+    def hessian_at(self, point: np.ndarray) -> np.ndarray:
+        return self.hessians(point[None, :])[0]
+
+    def newton(self, starts: np.ndarray, iterations: int = 60) -> list[np.ndarray]:
+        """Distinct points where Newton's method converged, from each start at once, each
+        checked again at 40 digits."""
+        points = np.array(starts, dtype=float)
+        for _ in range(iterations):
+            _, gradient = self.values(points)
+            matrices = self.hessians(points)
+            good = np.all(np.isfinite(gradient), axis=1) & np.all(
+                np.isfinite(matrices), axis=(1, 2)
+            )
+            points, gradient, matrices = points[good], gradient[good], matrices[good]
+            if not len(points):
+                return []
+            # the pseudo-inverse: a singular Hessian ((w + b + c)³⁰ is flat across its plane of
+            # minima) gives the least step, not an error
+            step = (np.linalg.pinv(matrices) @ gradient[:, :, None])[:, :, 0]
+            points = points - step
+        _, gradient = self.values(points)
+        size = np.linalg.norm(gradient, axis=1)
+        roots: list[np.ndarray] = []
+        for candidate in _distinct(points[np.isfinite(size) & (size < 1e-8)]):
+            root = self._verified(candidate)
+            if root is not None:
+                roots.append(root)
+        return _distinct(roots)
+
+    def _verified(self, point: np.ndarray) -> np.ndarray | None:
+        """The root near `point` at 40 digits, or None. mpmath does not underflow (e^(−900) is
+        not 0), so a float gradient that vanished by underflow is caught at the first step:
+        Newton's method, started within float precision of a true root, moves by a
+        float-sized step and converges; from a plateau it jumps."""
+        if self.columns:  # over data: the float check is all there is
+            return point if np.linalg.norm(self.gradient_at(point)) < 1e-7 else None
+        value, gradient, second = self.precise()
+        with mpmath.workdps(DIGITS):
+            x = mpmath.matrix([mpmath.mpf(float(v)) for v in point])
+            tolerance = mpmath.mpf(10) ** -25
+            try:
+                for iteration in range(40):
+                    g = mpmath.matrix([f(*x) for f in gradient])
+                    if all(v == 0 for v in g):
+                        break  # an exact root (a degenerate one has a singular Hessian)
+                    step = mpmath.lu_solve(mpmath.matrix(second(*x)), g)
+                    size = mpmath.norm(step) / (1 + mpmath.norm(x))
+                    if iteration == 0 and size > mpmath.mpf(10) ** -6:
+                        return None
+                    x -= step
+                    if size <= tolerance:
+                        break
+                else:
+                    return None
+                result = value(*x)
+            except (ZeroDivisionError, ValueError, TypeError, OverflowError, ArithmeticError):
+                return None
+            if isinstance(result, mpmath.mpc) or not mpmath.isfinite(result):
+                return None
+            return np.array([float(v) for v in x])
+
+    def classify(self, point: np.ndarray) -> StationaryPoint | None:
+        loss, gradient = self.values(point[None, :])
+        if not (np.isfinite(loss[0]) and np.all(np.isfinite(gradient))):
             return None
-        if np.linalg.norm(g) < 1e-12:
-            break
-        try:
-            point = point - np.linalg.solve(np.array(hessian(*point), dtype=float), g)
-        except np.linalg.LinAlgError:
+        curvature = np.linalg.eigvalsh(self.hessian_at(point))
+        if not np.all(np.isfinite(curvature)):
             return None
-    good = np.linalg.norm(np.array(gradient(*point), dtype=float)) < 1e-9
-    inside = np.all(np.abs(point) <= SEARCH_BOUND)
-    return point if good and inside else None
+        return StationaryPoint(
+            values=tuple(float(v) for v in point),
+            kind=_kind_from_curvature(curvature),
+            loss=float(loss[0]),
+            curvature=tuple(float(c) for c in curvature),
+        )
 
 
-def _kind(curvature: np.ndarray, tolerance: float = 1e-9) -> str:
+def _distinct(points) -> list[np.ndarray]:
+    kept: list[np.ndarray] = []
+    for point in points:
+        if not any(np.allclose(point, k, rtol=1e-7, atol=1e-9) for k in kept):
+            kept.append(point)
+    return kept
+
+
+def _kind_from_curvature(curvature: np.ndarray) -> Kind:
+    tolerance = 1e-9 * max(1.0, float(np.max(np.abs(curvature))))
     if np.all(curvature > tolerance):
-        return "minimum"
+        return Kind.MINIMUM
     if np.all(curvature < -tolerance):
-        return "maximum"
+        return Kind.MAXIMUM
     if np.any(curvature > tolerance) and np.any(curvature < -tolerance):
-        return "saddle"
-    return "degenerate"
+        return Kind.SADDLE
+    return Kind.DEGENERATE
+
+
+def _printable(value: sympy.Expr) -> bool:
+    """An exact value worth printing: a rational or a short radical, not a CRootOf."""
+    return not value.has(sympy.CRootOf) and sympy.count_ops(value) <= 12
+
+
+def _float(value) -> float:
+    return float(sympy.N(value, 30))
+
+
+def _real_value(value) -> float | None:
+    """A real, finite number, or None (undefined, complex or infinite there)."""
+    number = sympy.N(value, 30)
+    if number.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo) or not number.is_real:
+        return None
+    result = float(number)
+    return result if math.isfinite(result) else None
+
+
+def _sign(value) -> int | None:
+    """The sign of an exact number: SymPy's assumptions first, then 30 digits."""
+    value = sympy.simplify(value) if value.has(sympy.Function) else value
+    if value.is_zero:
+        return 0
+    if value.is_positive:
+        return 1
+    if value.is_negative:
+        return -1
+    number = sympy.N(value, 30)
+    if not number.is_real:
+        return None
+    if abs(number) < sympy.Float("1e-25"):
+        return 0
+    return 1 if number > 0 else -1
+
+
+def _order_key(limit) -> float:
+    if limit == -sympy.oo:
+        return -math.inf
+    if limit == sympy.oo:
+        return math.inf
+    return _float(limit) if limit.is_real else math.inf
+
+
+def _per_point(value, count: int) -> np.ndarray:
+    """One value per point: a term without data (λw²) keeps the data axis, of length 1."""
+    value = np.asarray(value, dtype=float)
+    shape = (count, 1) if value.ndim == 2 else (count,)
+    return np.broadcast_to(value, shape).reshape(count)
+
+
+def _lambdify(symbols, expr, modules):
+    """A compiled function of `expr`; δ(u) (from differentiating |u| twice) is 0, as it is
+    everywhere but at the kink itself, where no second derivative exists."""
+    expr = expr.replace(sympy.DiracDelta, lambda *args: sympy.Integer(0))
+    return sympy.lambdify(symbols, expr, modules=modules)

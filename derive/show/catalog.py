@@ -24,4 +24,15 @@ environment = Environment(
 
 @functools.cache
 def messages(language: str) -> dict:
-    return tomllib.loads((TEMPLATES / language / "messages.toml").read_text(encoding="utf-8"))
+    """Every catalog file of the language (messages.toml, lesson.toml, ...), merged; a table
+    given in two files is an error."""
+    merged: dict = {}
+    for entry in sorted((TEMPLATES / language).iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".toml"):
+            continue
+        table = tomllib.loads(entry.read_text(encoding="utf-8"))
+        clash = set(table) & set(merged)
+        if clash:
+            raise RuntimeError(f"{language}/{entry.name}: {sorted(clash)} given twice")
+        merged.update(table)
+    return merged
