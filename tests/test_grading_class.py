@@ -263,3 +263,35 @@ def test_outputs_are_byte_identical_across_runs(derive_cli, tmp_path, big_class)
     assert sorted(p.name for p in (first / "feedback").iterdir()) == sorted(
         p.name for p in (second / "feedback").iterdir()
     )
+
+
+def test_the_report_goes_only_where_derive_may_write(derive_cli, tmp_path):
+    """As for lessons (write_folder): a folder of the user's is refused, untouched, unless
+    --force, which adds the report beside their files; derive's own report folder is
+    rewritten, with the notes the user put in it kept."""
+    path = tmp_path / "class.csv"
+    path.write_text(f"student,answer\nann,{HALF}\n", encoding="utf-8")
+    out = tmp_path / "theirs"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    (out / "grades.csv").write_text("my own grades")
+    args = ["check", "--loss", MSE, "--data", DATA, "--wrt", "w", "--answers", str(path)]
+    args += ["--lang", "en", "--jobs", "1", "--out", str(out)]
+    refused = derive_cli(*args)
+    assert refused.code == 2 and "Traceback" not in refused.err
+    assert "--force" in refused.err and len(refused.err.strip().splitlines()) == 1
+    assert "graded" not in refused.err  # refused before the class is graded, not after
+    assert sorted(p.name for p in out.iterdir()) == ["grades.csv", "notes.txt"]
+    assert (out / "grades.csv").read_text() == "my own grades"
+    assert derive_cli(*args, "--force").code == 0
+    assert (out / "notes.txt").read_text() == "mine"  # kept; grades.csv, derive's name, replaced
+    assert [(r["student"], r["verdict"]) for r in rows_of(out)] == [("ann", "wrong")]
+    assert (out / "report.en.md").is_file() and (out / "feedback" / "ann.en.md").is_file()
+    ours = tmp_path / "ours"
+    assert derive_cli(*args[:-1], str(ours)).code == 0
+    (ours / "notes.txt").write_text("mine")
+    path.write_text(f"student,answer\nbo,{RIGHT}\n", encoding="utf-8")
+    assert derive_cli(*args[:-1], str(ours)).code == 0  # derive's folder: no --force needed
+    assert (ours / "notes.txt").read_text() == "mine"
+    assert [(r["student"], r["verdict"]) for r in rows_of(ours)] == [("bo", "right")]
+    assert sorted(p.name for p in (ours / "feedback").iterdir()) == ["bo.en.md"]

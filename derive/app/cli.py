@@ -23,7 +23,7 @@ from derive.app.course import Outcome, build_course, read_course
 from derive.app.data import load_data
 from derive.app.files import read_submissions
 from derive.app.grading import TIME_LIMIT, grade_many, grade_one
-from derive.app.output import write_folder
+from derive.app.output import refuse_early, write_folder
 from derive.app.parallel import in_parallel
 from derive.core.backprop import another_point, backprop
 from derive.core.check import parse_answer
@@ -462,6 +462,8 @@ def run_check(args: argparse.Namespace) -> int:
         else:
             print(verdict_text(verdict, language, args.wrt))
         return 0 if verdict.correct else 1
+    out = args.out or Path("output") / f"check-{slug(args.loss)}-{args.wrt}"
+    refuse_early(out, args.force)
     lines, submissions = read_submissions(args.answers)
     texts = [s.answer for s in submissions if s.answer is not None]
     jobs = args.jobs or os.cpu_count() or 1
@@ -473,7 +475,6 @@ def run_check(args: argparse.Namespace) -> int:
         derivation, args.wrt, texts, jobs, _progress("graded"), data, args.time_limit
     )
     report = ClassReport(lines, submissions, graded)
-    out = args.out or Path("output") / f"check-{slug(args.loss)}-{args.wrt}"
     languages = LANGUAGE_CHOICES[args.lang or "all"]
     for path in write_report(report, derivation, args.wrt, out, languages, args.force):
         print(path)
