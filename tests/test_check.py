@@ -10,7 +10,6 @@ from fractions import Fraction
 
 import pytest
 
-from derive.app import grading as check_module
 from derive.app.grading import grade_many
 from derive.core.check import check, parse_answer
 from derive.core.derivation import differentiate
@@ -273,6 +272,8 @@ def test_cli_exit_codes_and_json(derive_cli):
     unknown = derive_cli(*args, "--answer", "2*q")
     assert unknown.code == 2 and "uses q" in unknown.err
     assert derive_cli(*args[:-1], "q", "--answer", "1").code == 2
+    row_index = derive_cli(*args, "--answer", "i")  # once a ValueError that ended the class
+    assert row_index.code == 2 and "uses i" in row_index.err
 
 
 def test_chinese_verdict(derive_cli):
@@ -325,22 +326,24 @@ def test_a_class_file(tmp_path, derive_cli):
     assert rows[1]["diagnosis"] == "factor" and json.loads(rows[1]["counterexample"])["params"]
     assert "never closed" in rows[2]["problem"] and "1 cells" in rows[3]["problem"]
     report = (out / "report.en.md").read_text()
-    assert "| Right | 2 |" in report and "| Wrong | 2 |" in report and "| Invalid | 2 |" in report
-    assert "a wrong constant factor (2)" in report
+    assert "| Right | 2 | 33.3% |" in report and "| Wrong | 2 | 33.3% |" in report
+    assert "| Invalid | 2 | 33.3% |" in report
+    # the mistakes table: the factor named, with its count and an example answer
+    assert "| M1 | 1\\/2 times the derivative | 2 | 33.3% | A2 `mean((w*x+b-y)*x)` |" in report
+    assert "7 lines read\\: the header and 6 rows\\. All 6 rows are reported" in report
     assert (out / "report.zh.html").exists()
 
 
-def test_each_distinct_answer_is_graded_once(monkeypatch):
+def test_each_distinct_answer_is_graded_once():
     derivation = differentiate(parse_loss(MSE, data=DATA))
-    calls = []
-    original = check_module.check
-
-    def counted(*args, **kwargs):
-        calls.append(args[2])
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(check_module, "check", counted)
+    graded_in_workers = []
     texts = ["2*mean((w*x+b-y)*x)", "2 * mean((w*x + b - y)*x)", "mean((w*x+b-y)*x)"] * 50
-    graded = grade_many(derivation, "w", texts, jobs=1)
-    assert len(calls) == 2  # the first two parse to the same expression
+    graded = grade_many(
+        derivation,
+        "w",
+        texts,
+        jobs=1,
+        progress=lambda done, total, _: graded_in_workers.append(total),
+    )
+    assert set(graded_in_workers) == {2}  # the first two parse to the same expression
     assert graded[texts[0]].verdict.correct and not graded[texts[2]].verdict.correct

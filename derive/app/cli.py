@@ -6,6 +6,7 @@ Exit codes: 0 success, 2 bad input (one line on stderr, plus a caret line for te
 from __future__ import annotations
 
 import argparse
+import collections
 import ctypes
 import json
 import math
@@ -21,11 +22,11 @@ from derive.app.build import build_lesson, slug, write_report
 from derive.app.course import Outcome, build_course, read_course
 from derive.app.data import load_data
 from derive.app.files import read_submissions
-from derive.app.grading import grade_many
-from derive.app.output import write_folder
+from derive.app.grading import TIME_LIMIT, grade_many, grade_one
+from derive.app.output import refuse_early, write_folder
 from derive.app.parallel import in_parallel
 from derive.core.backprop import another_point, backprop
-from derive.core.check import check, parse_answer
+from derive.core.check import parse_answer
 from derive.core.derivation import differentiate
 from derive.core.descend import Trace, descend
 from derive.core.errors import DeriveError
@@ -42,7 +43,7 @@ from derive.show.explain import render_diff
 from derive.show.lesson import SECTIONS, WORKED_STEPS
 from derive.show.notebook import write_notebooks
 from derive.show.printing import hazard_text, number, unicode_name
-from derive.show.report import ClassReport, verdict_json, verdict_text
+from derive.show.report import ClassReport, accounted, verdict_json, verdict_text
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 LANGUAGE_CHOICES = {"zh": ("zh",), "en": ("en",), "all": ("zh", "en")}
@@ -252,6 +253,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--jobs", type=_jobs, default=None, help="processes for --answers (cores)")
     check.add_argument("--out", type=Path, help="report folder for --answers")
     check.add_argument(
+        "--time-limit",
+        type=_positive_float,
+        default=TIME_LIMIT,
+        help=f"seconds per distinct answer; past it the answer is invalid ({TIME_LIMIT:g})",
+    )
+    check.add_argument(
         "--force",
         action="store_true",
         help="write into a folder derive did not make (its files are kept)",
@@ -440,7 +447,7 @@ def run_diff(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    loss, _, _ = _problem(args, values_needed=False)
+    loss, data, _ = _problem(args, values_needed=False)
     if args.wrt not in loss.params:
         raise DeriveError(f"--wrt {args.wrt}: not a parameter ({', '.join(loss.params)})")
     derivation = differentiate(loss)
@@ -448,23 +455,35 @@ def run_check(args: argparse.Namespace) -> int:
         if args.lang == "all":
             raise DeriveError("--lang all is for --answers reports: choose zh or en")
         language = args.lang or "en"
-        verdict = check(derivation, args.wrt, parse_answer(args.answer, derivation))
+        answer = parse_answer(args.answer, derivation)
+        verdict = grade_one(derivation, args.wrt, answer, data, args.time_limit)
         if args.json:
             print(json.dumps(verdict_json(verdict, language, args.wrt), ensure_ascii=False))
         else:
             print(verdict_text(verdict, language, args.wrt))
         return 0 if verdict.correct else 1
-    submissions = read_submissions(args.answers)
+    out = args.out or Path("output") / f"check-{slug(args.loss)}-{args.wrt}"
+    refuse_early(out, args.force)
+    lines, submissions = read_submissions(args.answers)
     texts = [s.answer for s in submissions if s.answer is not None]
     jobs = args.jobs or os.cpu_count() or 1
-    print(f"derive: {len(submissions)} rows, {len(set(texts))} distinct answers", file=sys.stderr)
-    graded = grade_many(derivation, args.wrt, texts, jobs, _progress("graded"))
-    out = args.out or Path("output") / f"check-{slug(args.loss)}-{args.wrt}"
+    print(
+        f"derive: {lines:,} lines: {len(submissions):,} rows, {len(set(texts)):,} distinct answers",
+        file=sys.stderr,
+    )
+    graded = grade_many(
+        derivation, args.wrt, texts, jobs, _progress("graded"), data, args.time_limit
+    )
+    report = ClassReport(lines, submissions, graded)
     languages = LANGUAGE_CHOICES[args.lang or "all"]
-    for path in write_report(
-        ClassReport(submissions, graded), derivation, args.wrt, out, languages, args.force
-    ):
+    for path in write_report(report, derivation, args.wrt, out, languages, args.force):
         print(path)
+    counts = collections.Counter(report.status(s) for s in submissions)
+    print(
+        f"derive: {lines:,} lines read, {accounted(report):,} rows reported: "
+        + ", ".join(f"{counts[s]:,} {s}" for s in ("right", "wrong", "invalid")),
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -70,6 +70,12 @@ def write_file(path: Path, text: str) -> None:
         raise
 
 
+def refuse_early(out: Path, force: bool = False) -> None:
+    """write_folder's refusal, raised before a long computation rather than after it (a class
+    is graded in minutes); write_folder checks again when it writes."""
+    _target(Path(out), force)
+
+
 def claim_folder(out: Path, force: bool = False) -> None:
     """A folder derive will write several builds into (a course): checked as a build's target
     is, then created; its own files are listed in its `.derive` by `record`."""
