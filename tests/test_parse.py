@@ -320,3 +320,18 @@ def test_no_parameter_can_shadow_a_function_the_compiled_code_calls():
     }
     assert unreserved == set()
     assert {"sign", "select", "heaviside", "maximum"} <= RESERVED
+
+
+def test_nested_functions_of_numbers_are_evaluated_argument_first():
+    """huber(huber(…(2, 3)…)) of numbers only: each level is a number before the next is
+    written as a Piecewise (rewriting first nested one Piecewise per level: it never ended)."""
+
+    def huber(u, d):  # torch.nn.HuberLoss on one element
+        return u * u / 2 if abs(u) <= d else d * (abs(u) - d / 2)
+
+    text, value = "2", 2.0
+    for delta in (3, 0.5, 3, 2, 0.25, 3, 1, 2, 0.5, 3):
+        text, value = f"huber({text}, {delta})", huber(value, delta)
+    expr = parse_expression(f"{text} * w")
+    (w,) = expr.free_symbols
+    assert float(expr.subs(w, 1)) == pytest.approx(value, rel=1e-12)

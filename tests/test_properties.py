@@ -85,8 +85,14 @@ def at(expr, symbols, point):
     return result
 
 
+# Derandomized: every run (here, in CI on a fresh clone) draws the same 60 expressions, so a
+# rare expression that is slow to differentiate or simplify cannot appear in CI alone.
 SETTINGS = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.filter_too_much]
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.filter_too_much],
 )
 
 

@@ -13,7 +13,10 @@ Huber's loss has no kink: its derivative clip(u, −δ, δ) is continuous at |u|
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import sympy
+from mpmath.libmp.libmpf import prec_to_dps
 from sympy.codegen.cfunctions import expm1, log1p, log2, log10
 
 __all__ = [
@@ -36,6 +39,16 @@ __all__ = [
 
 HALF = sympy.Rational(1, 2)
 LEAKY_SLOPE = sympy.Rational(1, 100)  # torch.nn.functional.leaky_relu's negative_slope
+
+
+def _numerically(function: sympy.Function, prec: int, written: Callable[..., sympy.Expr]):
+    """evalf of a derive function: its arguments first, to numbers, then the function of those
+    numbers written in SymPy's terms. Rewriting first and evaluating after would nest one
+    Piecewise (or exp) per level: huber(huber(huber(…))) grows exponentially."""
+    values = [a.evalf(prec_to_dps(prec)) for a in function.args]
+    if not all(v.is_Number for v in values):
+        return None
+    return written(*values).evalf(prec_to_dps(prec))
 
 
 class sigmoid(sympy.Function):  # noqa: N801 - printed as the user wrote it
@@ -61,7 +74,7 @@ class sigmoid(sympy.Function):  # noqa: N801 - printed as the user wrote it
         return self.args[0].is_real
 
     def _eval_evalf(self, prec):
-        return self.rewrite(sympy.exp)._eval_evalf(prec)
+        return _numerically(self, prec, lambda *a: self.func(*a, evaluate=False).rewrite(sympy.exp))
 
 
 class softplus(sympy.Function):  # noqa: N801
@@ -80,7 +93,7 @@ class softplus(sympy.Function):  # noqa: N801
         return self.args[0].is_real
 
     def _eval_evalf(self, prec):
-        return self.rewrite(sympy.exp)._eval_evalf(prec)
+        return _numerically(self, prec, lambda *a: self.func(*a, evaluate=False).rewrite(sympy.exp))
 
 
 class relu(sympy.Function):  # noqa: N801
@@ -111,7 +124,7 @@ class relu(sympy.Function):  # noqa: N801
         return self.args[0].is_real
 
     def _eval_evalf(self, prec):
-        return sympy.Max(self.args[0], 0)._eval_evalf(prec)
+        return _numerically(self, prec, lambda u: sympy.Max(u, 0))
 
 
 class leaky_relu(sympy.Function):  # noqa: N801
@@ -138,7 +151,9 @@ class leaky_relu(sympy.Function):  # noqa: N801
         return self.args[0].is_real and self.args[1].is_real
 
     def _eval_evalf(self, prec):
-        return self.rewrite(sympy.Piecewise)._eval_evalf(prec)
+        return _numerically(
+            self, prec, lambda *a: self.func(*a, evaluate=False).rewrite(sympy.Piecewise)
+        )
 
 
 class huber(sympy.Function):  # noqa: N801
@@ -171,7 +186,9 @@ class huber(sympy.Function):  # noqa: N801
         return self.args[0].is_real and self.args[1].is_real
 
     def _eval_evalf(self, prec):
-        return self.rewrite(sympy.Piecewise)._eval_evalf(prec)
+        return _numerically(
+            self, prec, lambda *a: self.func(*a, evaluate=False).rewrite(sympy.Piecewise)
+        )
 
 
 class _Extremum(sympy.Function):
@@ -260,7 +277,7 @@ class cbrt(sympy.Function):  # noqa: N801
         return self.args[0].is_real
 
     def _eval_evalf(self, prec):
-        return sympy.real_root(self.args[0], 3)._eval_evalf(prec)
+        return _numerically(self, prec, lambda u: sympy.real_root(u, 3))
 
 
 class logsumexp(sympy.Function):  # noqa: N801
@@ -282,7 +299,7 @@ class logsumexp(sympy.Function):  # noqa: N801
         return all(v.is_real for v in self.args) or None
 
     def _eval_evalf(self, prec):
-        return self.rewrite(sympy.exp)._eval_evalf(prec)
+        return _numerically(self, prec, lambda *a: self.func(*a, evaluate=False).rewrite(sympy.exp))
 
 
 class softmax(sympy.Function):  # noqa: N801
@@ -323,7 +340,7 @@ class softmax(sympy.Function):  # noqa: N801
         return all(v.is_real for v in self.logits) or None
 
     def _eval_evalf(self, prec):
-        return self.rewrite(sympy.exp)._eval_evalf(prec)
+        return _numerically(self, prec, lambda *a: self.func(*a, evaluate=False).rewrite(sympy.exp))
 
 
 def as_sympy(expr: sympy.Expr) -> sympy.Expr:
