@@ -189,6 +189,11 @@ def build_parser() -> argparse.ArgumentParser:
     lesson.add_argument("--svg", action="store_true", help="also write the figures as SVG")
     lesson.add_argument("--format", choices=("ipynb",), help="also write a Jupyter notebook")
     lesson.add_argument("--open", action="store_true", help="print only the HTML lessons' paths")
+    lesson.add_argument(
+        "--interactive",
+        action="store_true",
+        help="add a panel to the HTML page that re-runs the descent as η, momentum, start change",
+    )
 
     diff = commands.add_parser("diff", help="print every partial derivative, step by step")
     _add_loss_arguments(diff, init=False)
@@ -294,7 +299,17 @@ def run_lesson(args: argparse.Namespace) -> int:
     out = args.out or Path("output") / slug(args.loss)
     formats = ("png", "svg") if args.svg else ("png",)
     languages = LANGUAGE_CHOICES[args.lang]
-    written = build_lesson(derivation, trace, out, languages, formats, data, start, args.sections)
+    written = build_lesson(
+        derivation,
+        trace,
+        out,
+        languages,
+        formats,
+        data,
+        start,
+        args.sections,
+        interactive=args.interactive,
+    )
     if args.format == "ipynb":
         write_notebooks(derivation, trace, data, out, languages)
         written = sorted(p.relative_to(out.parent) for p in out.rglob("*") if p.is_file())

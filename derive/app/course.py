@@ -57,6 +57,7 @@ KEYS = {
     "claims",
     "slug",
     "formats",
+    "interactive",
 }
 FORMATS = ("html", "ipynb")  # Markdown is always written
 
@@ -174,7 +175,7 @@ def fingerprint() -> str:
     digest = hashlib.sha256()
     package = Path(__file__).resolve().parent.parent
     for path in sorted(package.rglob("*")):
-        if path.is_file() and path.suffix in (".py", ".j2", ".toml"):
+        if path.is_file() and path.suffix in (".py", ".j2", ".toml", ".js"):
             digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
@@ -225,6 +226,9 @@ def _build(lesson: LessonSpec, languages: tuple[str, ...], folder: Path) -> None
         raise DeriveError(f"lr must be a positive number, not {lr!r}")
     if not isinstance(steps, int) or not 0 <= steps <= 100_000:
         raise DeriveError(f"steps must be a whole number from 0 to 100000, not {steps!r}")
+    interactive = entry.get("interactive", False)
+    if not isinstance(interactive, bool):
+        raise DeriveError(f"interactive must be true or false, not {interactive!r}")
     derivation = differentiate(loss)
     trace = descend(derivation, start, Optimizer.make("sgd", lr=float(lr)), steps, data=data)
     starts = _starts(entry.get("starts"), len(loss.params))
@@ -243,6 +247,7 @@ def _build(lesson: LessonSpec, languages: tuple[str, ...], folder: Path) -> None
         starts,
         claims,
         parallel=False,
+        interactive=interactive,
     )
     if "ipynb" in entry.get("formats", []):
         write_notebooks(derivation, trace, used, folder, languages)
