@@ -551,8 +551,9 @@
 
   /* The panel stands after the section on learning rates, and the contents list it there. */
   function place() {
-    const headings = [...document.querySelectorAll("main h2")];
-    const rates = headings.find((h) => h.textContent.trim() === data.after);
+    const headings = [...document.querySelectorAll("main h2")].filter((h) => !root.contains(h));
+    // the lesson numbers its sections ("7. What the learning rate does")
+    const rates = headings.find((h) => h.textContent.trim().endsWith(data.after));
     const next = rates && headings[headings.indexOf(rates) + 1];
     if (next) next.parentNode.insertBefore(root, next);
     const link = document.querySelector(`nav.contents a[href="#${rates ? rates.id : ""}"]`);
