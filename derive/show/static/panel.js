@@ -237,7 +237,7 @@
 
   /* The plot's frame in CSS pixels: its box in parameter (or loss) units mapped onto it. */
   function frame(svg, height, low, high, yLow, yHigh) {
-    const width = Math.max(240, svg.parentNode.clientWidth);
+    const width = Math.max(240, Math.min(svg.parentNode.clientWidth || root.clientWidth, root.clientWidth));
     svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
     svg.setAttribute("width", width);
     svg.setAttribute("height", height);
@@ -323,8 +323,10 @@
   /* Two parameters: one unit the same length along both axes when the box allows (the
    * gradient then stands at right angles to the contour lines, as it does). */
   function squareHeight(svg, low, high) {
-    const inner = Math.max(240, svg.parentNode.clientWidth) - 64;
-    return Math.round(clamp((inner * (high[1] - low[1])) / (high[0] - low[0]), 200, 460) + 38);
+    const inner = Math.max(240, root.clientWidth < 640 ? root.clientWidth : svg.parentNode.clientWidth) - 64;
+    // on a phone the plot stays in view above the controls: at most 40% of the screen
+    const tallest = root.clientWidth < 640 ? Math.max(200, window.innerHeight * 0.4 - 38) : 460;
+    return Math.round(clamp((inner * (high[1] - low[1])) / (high[0] - low[0]), 200, tallest) + 38);
   }
 
   function snapped(value, j) {
