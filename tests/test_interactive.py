@@ -153,13 +153,13 @@ class Page:
         )
 
     def slide(self, selector: str, position: int) -> None:
-        """Keyboard only: focus the slider, Home, then → as many times as needed."""
+        """Keyboard only: focus the slider, then → or ← as many times as needed."""
         slider = self.page.locator(selector)
         slider.focus()
-        self.page.keyboard.press("Home")
-        low = int(slider.get_attribute("min") or 0)
-        for _ in range(position - low):
-            self.page.keyboard.press("ArrowRight")
+        now = int(slider.input_value())
+        key = "ArrowRight" if position > now else "ArrowLeft"
+        for _ in range(abs(position - now)):
+            self.page.keyboard.press(key)
         assert int(slider.input_value()) == position
 
     def choose(self, label: str) -> None:
@@ -418,7 +418,8 @@ def test_labels_phone_width_and_reduced_motion(tmp_path, browser, language):
     with reduced motion the path is drawn at once."""
     out = tmp_path / "lesson"
     arguments = ["--loss", "mean((theta0 + theta1*x - y)**2)", "--data", "x=1,2,3,4; y=2,3,5,4"]
-    assert main(["lesson", *arguments, "--lang", language, "--out", str(out), "--interactive"]) == 0
+    options = ["--lang", language, "--out", str(out), "--sections", "rates", "--interactive"]
+    assert main(["lesson", *arguments, *options]) == 0
     path = out / f"lesson.{language}.html"
     words = messages(language)["interactive"]
     for width, motion in ((390, "reduce"), (1280, "no-preference")):
@@ -518,3 +519,36 @@ def test_course_key_interactive(tmp_path, capsys):
     assert "interactive must be true or false" in err
     page = (tmp_path / "out" / "bowl" / "lesson.en.html").read_text(encoding="utf-8")
     assert 'id="derive-try"' in page
+
+
+def test_too_many_rows_for_the_browser(tmp_path, capsys):
+    """Past 10,000 rows the page would sum too much at every step: one line, exit 2, no files."""
+    rows = "".join(f"{k / 10_000!r},{2 * k / 10_000!r}\n" for k in range(10_001))
+    (tmp_path / "big.csv").write_text("x,y\n" + rows)
+    out = tmp_path / "big"
+    arguments = ["--loss", "mean((w*x - y)**2)", "--data", str(tmp_path / "big.csv")]
+    capsys.readouterr()
+    code = main(["lesson", *arguments, "--lang", "en", "--sections", "rates", "--out", str(out)])
+    assert code == 0  # without the panel the lesson is built
+    code = main(
+        ["lesson", *arguments, "--lang", "en", "--out", str(tmp_path / "b"), "--interactive"]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "10000 rows" in err[0] and "10001" in err[0]
+    assert not (tmp_path / "b").exists()
+
+
+def test_the_steps_box_starts_at_most_at_its_limit(tmp_path):
+    """A lesson of 1500 steps: the panel starts at 1000, its box's largest value."""
+    out = tmp_path / "long"
+    arguments = ["lesson", "--loss", "(w-3)**2", "--steps", "1500", "--lr", "0.001"]
+    assert (
+        main(
+            [*arguments, "--lang", "en", "--sections", "rates", "--out", str(out), "--interactive"]
+        )
+        == 0
+    )
+    text = (out / "lesson.en.html").read_text(encoding="utf-8")
+    match = re.search(r'<script type="application/json" id="derive-try-data">(.*?)</script>', text)
+    document = json.loads(match.group(1))
+    assert document["steps"] == document["maxSteps"] == 1000

@@ -28,6 +28,7 @@ from sympy.printing.precedence import precedence
 
 from derive.core.derivation import Derivation
 from derive.core.descend import Trace
+from derive.core.errors import DeriveError
 from derive.core.experiments import Experiments
 from derive.core.numeric import _as_array_expression, stable_logs
 from derive.core.symbols import N_ROWS
@@ -39,6 +40,7 @@ RATES_PER_DECADE = 24  # the η slider's positions: the E24 series, as for resis
 E24 = (1.0, 1.1, 1.2, 1.3, 1.5, 1.6, 1.8, 2.0, 2.2, 2.4, 2.7, 3.0, 3.3, 3.6, 3.9, 4.3, 4.7, 5.1)
 E24 += (5.6, 6.2, 6.8, 7.5, 8.2, 9.1)
 MAX_STEPS = 1000  # the steps box stops here: the page stays quick on a phone
+MAX_ROWS = 10_000  # rows of data the page embeds and sums at every step
 SNAP_DIVISIONS = 100  # a dragged start snaps to a round step, about 1/100 of the plot
 
 
@@ -52,7 +54,6 @@ class Panel:
     descent_js: str  # static/descent.js: the update rules and the facts stage
     panel_js: str  # static/panel.js: the sliders, the plots, the table
     symbols: tuple[str, ...]  # the parameters as the lesson prints them (θ₀)
-    rows: int  # rows of data shown in the step table's head
     thresholds: bool  # markers at 1/λ and 2/λ on the η slider
 
 
@@ -65,6 +66,12 @@ def interactive_panel(
 ) -> Panel:
     """The panel of one lesson page in one language."""
     loss = derivation.loss
+    rows = len(next(iter(data.values()))) if loss.data else 0
+    if rows > MAX_ROWS:
+        raise DeriveError(
+            f"--interactive re-runs the descent in the reader's browser, over at most "
+            f"{MAX_ROWS} rows of data; this data has {rows}"
+        )
     catalog = messages(language)
     words = dict(catalog["interactive"])
     lesson_words = catalog["lesson"]
@@ -82,7 +89,7 @@ def interactive_panel(
         "columns": [[float(v) for v in data[name]] for name in loss.data],
         "start": list(start),
         "lr": learning_rate,
-        "steps": int(trace.steps),
+        "steps": min(int(trace.steps), MAX_STEPS),
         "maxSteps": MAX_STEPS,
         "scalar": not loss.data,
         "landscape": {
@@ -121,7 +128,6 @@ def interactive_panel(
         descent_js=(STATIC / "descent.js").read_text(encoding="utf-8"),
         panel_js=(STATIC / "panel.js").read_text(encoding="utf-8"),
         symbols=symbols,
-        rows=len(next(iter(data.values()))) if data else 0,
         thresholds=bool(thresholds),
     )
 
@@ -150,19 +156,19 @@ def _rates(learning_rate: float, thresholds: Sequence[float], largest: float | N
 def _view(trace: Trace, experiments: Experiments) -> dict:
     """The plot's box: the start, the lesson's path and the minima near it, with a margin;
     and the round step a dragged start snaps to along each axis."""
-    params = trace.params[np.all(np.isfinite(trace.params), axis=1)]
-    points = [params]
-    for point in experiments.landscape.points:
-        points.append(np.array([point.values]))
-    cloud = np.vstack(points)
     start = trace.params[0]
-    reach = np.max(np.abs(cloud - start), axis=0)
-    spread = np.maximum(reach, np.maximum(np.abs(start) * 0.5, 1.0))
-    # beyond 4× the start's own distance from the path, a far stationary point is left out
-    near = np.all(np.abs(cloud - start) <= 4 * spread, axis=0)
-    kept = cloud[np.all(np.abs(cloud - start) <= 4 * spread, axis=1)] if near.size else cloud
+    stationary = np.array([p.values for p in experiments.landscape.points]).reshape(-1, len(start))
+    path = trace.params[np.all(np.isfinite(trace.params), axis=1)]
+    # the scale of the problem: how far the nearest stationary point lies (at least 1); the
+    # stationary points within 10 of it are shown (both wells of a quartic), and the path as far
+    # as the farthest of them or 3 of it (a run heading off to infinity is cut there)
+    apart = np.linalg.norm(stationary - start, axis=1)
+    scale = max(1.0, float(apart.min())) if len(stationary) else 1.0
+    shown = stationary[apart <= 10 * scale]
+    reach = max(3 * scale, float(np.max(apart[apart <= 10 * scale], initial=0.0)))
+    kept = np.vstack([start[None, :], shown, path[np.linalg.norm(path - start, axis=1) <= reach]])
     low, high = kept.min(axis=0), kept.max(axis=0)
-    margin = np.maximum((high - low) * 0.25, 0.5)
+    margin = np.maximum((high - low) * 0.2, 0.25 * scale)
     low, high = low - margin, high + margin
     snap = [_round_step((b - a) / SNAP_DIVISIONS) for a, b in zip(low, high, strict=True)]
     low = [math.floor(a / s) * s for a, s in zip(low, snap, strict=True)]

@@ -272,7 +272,7 @@
       landscapeCache = { xs, ys, yLow: Math.min(...shown), yHigh: Math.max(...shown) };
       return landscapeCache;
     }
-    const size = 60;
+    const size = 80;
     const grid = [];
     for (let r = 0; r <= size; r++) {
       const row = [];
@@ -280,11 +280,13 @@
       for (let c = 0; c <= size; c++) row.push(loss([low[0] + ((high[0] - low[0]) * c) / size, b]));
       grid.push(row);
     }
-    const values = grid.flat().filter(Number.isFinite);
-    const lowest = Math.min(...values), highest = Math.max(...values);
+    // levels at quantiles of the values seen, denser toward the lowest: the lines spread over
+    // the plot whatever the loss's scale (a narrow valley does not take them all)
+    const values = grid.flat().filter(Number.isFinite).sort((a, b) => a - b);
     const levels = [];
-    for (let j = 0; j < 14 && highest > lowest; j++) {
-      levels.push(lowest + (highest - lowest) * 0.8 * Math.pow(10, (-4 * j) / 13));
+    for (let j = 14; j >= 1 && values.length; j--) {
+      const level = values[Math.floor(Math.pow(j / 15, 2) * (values.length - 1))];
+      if (!levels.length || level < levels[levels.length - 1]) levels.push(level);
     }
     landscapeCache = { grid, size, levels };
     return landscapeCache;
