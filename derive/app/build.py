@@ -19,7 +19,7 @@ from derive.show import figures
 from derive.show.backprop import graph_figure
 from derive.show.catalog import LANGUAGES, messages
 from derive.show.html import markdown_to_html
-from derive.show.interactive import interactive_panel
+from derive.show.interactive import check_panel, interactive_panel
 from derive.show.lesson import (
     Claim,
     applicable_sections,
@@ -59,6 +59,8 @@ def build_lesson(
     the momentum and the start.
     """
     data = data or {}
+    if interactive:
+        check_panel(derivation, trace, data)
     start = start or dict(zip(trace.param_names, trace.params[0], strict=True))
     experiments = run_experiments(derivation, trace, start, data, starts)
     chosen = applicable_sections(experiments, bool(derivation.loss.data), sections, bool(claims))

@@ -14,6 +14,7 @@ overflow where JavaScript gives ∞.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -30,7 +31,8 @@ from derive.core.derivation import Derivation
 from derive.core.descend import Trace
 from derive.core.errors import DeriveError
 from derive.core.experiments import Experiments
-from derive.core.numeric import _as_array_expression, stable_logs
+from derive.core.numeric import GRADIENT_OPERATIONS, _as_array_expression, stable_logs
+from derive.core.optimizers import DEFAULTS, Optimizer
 from derive.core.symbols import N_ROWS
 from derive.show.catalog import messages
 from derive.show.printing import unicode_name
@@ -57,6 +59,64 @@ class Panel:
     thresholds: bool  # markers at 1/λ and 2/λ on the η slider
 
 
+def check_panel(derivation: Derivation, trace: Trace, data: Mapping[str, np.ndarray]) -> None:
+    """Raise DeriveError (one line) when the panel cannot re-run this lesson's descent in the
+    browser exactly as derive runs it: too many rows, an optimizer or schedule it does not
+    offer, a function JavaScript has no match for."""
+    loss = derivation.loss
+    rows = len(next(iter(data.values()))) if loss.data else 0
+    if rows > MAX_ROWS:
+        raise DeriveError(
+            f"the interactive panel (--interactive) re-runs the descent in the reader's browser, "
+            f"over at most {MAX_ROWS} rows of data; this data has {rows}"
+        )
+    offered = (
+        "the interactive panel (--interactive) re-runs sgd (plain, momentum, Nesterov) and "
+        "adam with betas=(β₁, 0.999), at a constant rate and torch's other defaults"
+    )
+    if trace.schedule is not None:
+        raise DeriveError(f"{offered}; this lesson's rate follows a schedule")
+    if panel_optimizer(trace.optimizer) is None:
+        raise DeriveError(f"{offered}; this lesson uses {_described(trace.optimizer)}")
+    try:
+        functions_script(derivation)
+    except UnprintableError as error:
+        raise DeriveError(
+            f"the interactive panel (--interactive) cannot compute {error.name} in the browser "
+            f"with derive's digits: JavaScript has no {error.name} of its own"
+        ) from None
+
+
+def panel_optimizer(optimizer: Optimizer) -> str | None:
+    """The panel's choice that runs exactly `optimizer` (sgd, momentum, nesterov, adam), or None
+    when none does: the panel sets only η, the momentum or β₁, and Nesterov."""
+    options = optimizer.options
+    fixed = DEFAULTS[optimizer.name]
+    if optimizer.name == "sgd":
+        if any(options[key] != fixed[key] for key in ("dampening", "weight_decay", "maximize")):
+            return None
+        if options["nesterov"]:
+            return "nesterov"
+        return "momentum" if options["momentum"] else "sgd"
+    if optimizer.name == "adam":
+        others = ("eps", "weight_decay", "amsgrad", "maximize", "decoupled_weight_decay")
+        if any(options[key] != fixed[key] for key in others):
+            return None
+        return "adam" if options["betas"][1] == fixed["betas"][1] else None
+    return None
+
+
+def _described(optimizer: Optimizer) -> str:
+    """ "rmsprop", or "sgd with weight_decay=0.01": the optimizer and its options that differ
+    from torch's defaults."""
+    changed = [
+        f"{key}={value}"
+        for key, value in optimizer.options.items()
+        if key != "lr" and value != DEFAULTS[optimizer.name][key]
+    ]
+    return f"{optimizer.name} with {', '.join(changed)}" if changed else optimizer.name
+
+
 def interactive_panel(
     derivation: Derivation,
     trace: Trace,
@@ -64,14 +124,8 @@ def interactive_panel(
     data: Mapping[str, np.ndarray],
     language: str,
 ) -> Panel:
-    """The panel of one lesson page in one language."""
+    """The panel of one lesson page in one language (after `check_panel`)."""
     loss = derivation.loss
-    rows = len(next(iter(data.values()))) if loss.data else 0
-    if rows > MAX_ROWS:
-        raise DeriveError(
-            f"--interactive re-runs the descent in the reader's browser, over at most "
-            f"{MAX_ROWS} rows of data; this data has {rows}"
-        )
     catalog = messages(language)
     words = dict(catalog["interactive"])
     lesson_words = catalog["lesson"]
@@ -89,6 +143,11 @@ def interactive_panel(
         "columns": [[float(v) for v in data[name]] for name in loss.data],
         "start": list(start),
         "lr": learning_rate,
+        # the panel opens on the lesson's run; the momentum and β₁ the reader has not set yet
+        # start at 0.9, torch's β₁ and the usual momentum
+        "optimizer": panel_optimizer(trace.optimizer),
+        "momentum": float(trace.optimizer.options.get("momentum") or 0.9),
+        "beta1": float(trace.optimizer.options.get("betas", (0.9,))[0]),
         "steps": min(int(trace.steps), MAX_STEPS),
         "maxSteps": MAX_STEPS,
         "scalar": not loss.data,
@@ -108,6 +167,7 @@ def interactive_panel(
         "thresholds": list(thresholds),
         "rates": _rates(learning_rate, thresholds, curvature.largest if curvature else None),
         "view": _view(trace, experiments) if len(loss.params) <= 2 else None,
+        "marked": _marked(experiments),
         "words": {
             **words,
             "gradient_header": words["gradient_one" if single else "gradient_many"],
@@ -115,10 +175,6 @@ def interactive_panel(
             "high": words["high_one" if single else "high_many"],
         },
         "behaviour": dict(lesson_words["behaviour"]),
-        "optimizers": {
-            name: lesson_words["optimizer_names"][name]
-            for name in ("sgd", "momentum", "nesterov", "adam")
-        },
         "after": lesson_words["sections"]["rates"],
     }
     return Panel(
@@ -153,11 +209,20 @@ def _rates(learning_rate: float, thresholds: Sequence[float], largest: float | N
     return sorted(values)
 
 
+def _marked(experiments: Experiments) -> list[list[float]]:
+    """The minima the plot marks: the landscape's, or else the one the lesson's run was measured
+    against (over data, where Newton's method found it from the run's end)."""
+    minima = [list(p.values) for p in experiments.landscape.minima]
+    found = experiments.main.minimiser
+    return minima or ([list(found)] if found is not None else [])
+
+
 def _view(trace: Trace, experiments: Experiments) -> dict:
-    """The plot's box: the start, the lesson's path and the minima near it, with a margin;
-    and the round step a dragged start snaps to along each axis."""
+    """The plot's box: the start, the lesson's path and the stationary points near it, with a
+    margin; and the round step a dragged start snaps to along each axis."""
     start = trace.params[0]
-    stationary = np.array([p.values for p in experiments.landscape.points]).reshape(-1, len(start))
+    points = [p.values for p in experiments.landscape.points] + _marked(experiments)
+    stationary = np.array(points, dtype=float).reshape(-1, len(start))
     path = trace.params[np.all(np.isfinite(trace.params), axis=1)]
     # the scale of the problem: how far the nearest stationary point lies (at least 1); the
     # stationary points within 10 of it are shown (both wells of a quartic), and the path as far
@@ -195,54 +260,53 @@ def _decimal(value: float, step: float) -> float:
 # -- the loss, its gradient and its Hessian as JavaScript ----------------------------------------
 
 
+@functools.cache
 def functions_script(derivation: Derivation) -> str:
     """`window.deriveLessonFunctions = function (py, np) {...}`: the loss and gradient as
     `core/numeric.py` computes them on floats (`scalar`, plain descent without data) and on
-    arrays (`array`), and the Hessian (`hessian`), as JavaScript functions of the parameters."""
+    arrays (`array`), and the Hessian (`hessian`), as JavaScript functions of the parameters.
+
+    Raises UnprintableError naming a function JavaScript cannot compute as derive does."""
     loss = derivation.loss
     columns = [sympy.Symbol(name, real=True) for name in loss.data]
     arguments = [*loss.symbols, *columns, N_ROWS] if loss.data else list(loss.symbols)
     names = [f"p{k}" for k in range(len(loss.symbols))]
     names += [f"c{k}" for k in range(len(columns))] + (["n"] if loss.data else [])
     rows = frozenset(columns)
-    matrix = sympy.hessian(loss.expr, loss.symbols).replace(sympy.DiracDelta, lambda *a: 0)
-    entries = [_as_array_expression(e) for e in matrix]
     width = len(loss.symbols)
-    functions = {
-        "array": _function(
-            [_as_array_expression(e) for e in (loss.expr, *derivation.gradient)],
-            arguments,
-            names,
-            rows,
-            _ARRAY,
-            cse=True,
-        ),
-        "hessian": _function(entries, arguments, names, rows, _NUMPY, cse=False, width=width),
-    }
-    if not loss.data:
-        functions["scalar"] = _function(
-            [stable_logs(e) for e in (loss.expr, *derivation.gradient)],
-            arguments,
-            names,
-            rows,
-            _PYTHON,
-            cse=True,
-        )
-    body = ",\n".join(f"  {name}: {code}" for name, code in functions.items())
-    return f"window.deriveLessonFunctions = function (py, np) {{ return {{\n{body}\n}}; }};\n"
-
-
-_PYTHON, _NUMPY, _ARRAY = "python", "numpy", "array"  # which of lambdify's printers to mirror
-
-
-def _function(outputs, arguments, names, rows, printer, cse, width=None) -> str:
-    """One JavaScript function, its statements made as `sympy.lambdify` makes them: common
-    subexpressions by `sympy.cse`, then the arguments replaced by dummies created in the order
-    lambdify creates them (the order SymPy sorts terms in depends on it)."""
-    if cse:
-        pairs, outputs = sympy.cse(outputs, list=False)
+    array = [_as_array_expression(e) for e in (loss.expr, *derivation.gradient)]
+    functions = {"array": _function(array, arguments, names, rows, _ARRAY)}
+    if sum(sympy.count_ops(g) for g in derivation.gradient) > GRADIENT_OPERATIONS:
+        # as core/numeric.py's hessian: central differences of the gradient past this size
+        functions["hessian"] = f"np.differenced(array, {width})"
     else:
-        pairs = []
+        # as core/numeric.py's hessian: from the gradient's end form, δ(u) taken as 0
+        matrix = sympy.Matrix(
+            [[sympy.diff(g, p) for p in loss.symbols] for g in derivation.gradient]
+        )
+        matrix = matrix.replace(sympy.DiracDelta, lambda *a: 0)
+        entries = [_as_array_expression(e) for e in matrix]
+        functions["hessian"] = _function(entries, arguments, names, rows, _ARRAY, width=width)
+    if not loss.data:
+        scalar = [stable_logs(e) for e in (loss.expr, *derivation.gradient)]
+        functions["scalar"] = _function(scalar, arguments, names, rows, _PYTHON)
+    body = "".join(f"\n  const {name} = {code};" for name, code in functions.items())
+    returned = ", ".join(functions)
+    return (
+        f"window.deriveLessonFunctions = function (py, np) {{{body}\n"
+        f"  return {{ {returned} }};\n}};\n"
+    )
+
+
+_PYTHON, _ARRAY = "python", "array"  # which of lambdify's printers to mirror (see _Script)
+
+
+def _function(outputs, arguments, names, rows, printer, width=None) -> str:
+    """One JavaScript function, its statements made as `sympy.lambdify(..., cse=True)` makes
+    them: common subexpressions by `sympy.cse`, then the arguments replaced by dummies created
+    in the order lambdify creates them (the order SymPy sorts terms in depends on it). A matrix
+    (`width`) gets none: lambdify hands cse the nested list, which it leaves as it is."""
+    pairs, outputs = sympy.cse(outputs, list=False) if width is None else ([], outputs)
     dummies = {}
     numbered = zip(arguments, range(len(arguments)), strict=True)
     for argument, _ in reversed(list(ordered(numbered))):
@@ -268,6 +332,14 @@ def _function(outputs, arguments, names, rows, printer, cse, width=None) -> str:
     lines = [*statements, f"return [{', '.join(results)}];"]
     body = "".join(f"\n    {line}" for line in lines)
     return f"function ({', '.join(names)}) {{{body}\n  }}"
+
+
+class UnprintableError(ValueError):
+    """A function of the loss that JavaScript cannot compute as derive does."""
+
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.name = name
 
 
 class _Script(JavascriptCodePrinter):
@@ -341,13 +413,18 @@ class _Script(JavascriptCodePrinter):
 
     def _print_Function(self, expr):
         name = type(expr).__name__
-        arguments = ", ".join(self._print(a) for a in expr.args)
         if name == "rowsum":
             inner = _Script(self.identifiers, self.row_valued_symbols, self.printer)
             return f"np.rowsum(n, (i) => {inner.in_rows(expr.args[0])})"
+        if name == "Heaviside" and self.printer == _PYTHON:
+            # Python's printer has no Heaviside: it prints the Piecewise SymPy rewrites it to
+            return self._print(expr.rewrite(sympy.Piecewise))
+        if name in _REWRITTEN:  # sec → 1/cos and the like, as SymPy's code printers rewrite
+            return self._print(expr.rewrite(getattr(sympy, _REWRITTEN[name])))
         if name in _FUNCTIONS:
-            return f"{self.module}.{name}({arguments})"
-        raise ValueError(f"no JavaScript for the function {name}")
+            arguments = ", ".join(self._print(a) for a in expr.args)
+            return f"{self.module}.{_FUNCTIONS[name]}({arguments})"
+        raise UnprintableError(name)
 
     def _print_Abs(self, expr):
         return f"Math.abs({self._print(expr.args[0])})"
@@ -356,9 +433,36 @@ class _Script(JavascriptCodePrinter):
         return f"{self.module}.sign({self._print(expr.args[0])})"
 
     def _print_Piecewise(self, expr):
-        raise ValueError("no JavaScript for a piecewise expression")
+        """(c₁ ? e₁ : c₂ ? e₂ : e₃): the branch of the first condition that holds, as Python's
+        `e₁ if c₁ else …` and numpy.select pick it (NaN when none holds, select's default)."""
+        text = "NaN"
+        for branch, condition in reversed(expr.args):
+            value = self._print(branch)
+            if condition == sympy.true:
+                text = value
+            else:
+                text = f"{self._print(condition)} ? {value} : {text}"
+        return f"({text})"
+
+    def _print_Relational(self, expr):
+        operator = {"==": "===", "!=": "!=="}.get(expr.rel_op, expr.rel_op)
+        return f"({self._print(expr.lhs)} {operator} {self._print(expr.rhs)})"
+
+    def _print_BooleanTrue(self, expr):
+        return "true"
+
+    def _print_BooleanFalse(self, expr):
+        return "false"
 
 
-_FUNCTIONS = frozenset(
-    "exp log sqrt sin cos tan tanh sigmoid softplus exp_neg_abs relu log1p sigmoid_given".split()
-)
+# SymPy's function → the name of its JavaScript in descent.js's `py` and `np` (which hold
+# Python's math and NumPy's versions); those without a row here are refused (erf: JavaScript
+# has none that gives Python's digits).
+_FUNCTIONS = {
+    **{name: name for name in "exp log sqrt sin cos tan sinh cosh tanh asin acos atan".split()},
+    **{name: name for name in "asinh acosh atanh log1p expm1 log2 log10 cbrt".split()},
+    **{name: name for name in "sigmoid softplus relu leaky_relu huber maximum minimum".split()},
+    **{name: name for name in "tie_share logsumexp softmax exp_neg_abs sigmoid_given".split()},
+    "Heaviside": "heaviside",
+}
+_REWRITTEN = {"sec": "cos", "csc": "sin", "cot": "tan"}

@@ -91,63 +91,147 @@
     return x > 0 ? 1 : x < 0 ? -1 : x === 0 ? 0 : NaN;
   }
 
+  /* math.fsum: the correctly rounded sum (Shewchuk's partials, as CPython's mathmodule.c). */
+  function fsum(values) {
+    const partials = [];
+    for (let x of values) {
+      let i = 0;
+      for (let y of partials) {
+        if (Math.abs(x) < Math.abs(y)) [x, y] = [y, x];
+        const hi = x + y;
+        const lo = y - (hi - x);
+        if (lo) partials[i++] = lo;
+        x = hi;
+      }
+      partials.length = i;
+      partials.push(x);
+    }
+    let n = partials.length;
+    if (!n) return 0;
+    let hi = partials[--n], lo = 0;
+    while (n > 0) {
+      const x = hi, y = partials[--n];
+      hi = x + y;
+      lo = y - (hi - x);
+      if (lo) break;
+    }
+    if (n > 0 && ((lo < 0 && partials[n - 1] < 0) || (lo > 0 && partials[n - 1] > 0))) {
+      const y = lo * 2, x = hi + y;
+      if (y === x - hi) hi = x;
+    }
+    return hi;
+  }
+
+  /* NumPy's elementwise maximum and minimum: a NaN on either side wins. */
+  const npMax = (a, b) => (a !== a || b !== b ? NaN : a >= b ? a : b);
+  const npMin = (a, b) => (a !== a || b !== b ? NaN : a <= b ? a : b);
+  /* Python's max(...) and min(...): the first argument, replaced by each one beyond it. */
+  const pyMaxOf = (...values) => values.reduce((m, v) => (v > m ? v : m));
+  const pyMinOf = (...values) => values.reduce((m, v) => (v < m ? v : m));
+  /* A plain left-to-right sum from 0, as Python's sum() of NumPy arrays. */
+  const added = (values) => values.reduce((total, v) => total + v, 0);
+
+  /* Math's functions that NumPy and Python's math share, under both modules' names. */
+  const MATH = {
+    sqrt: Math.sqrt, exp: Math.exp, log: Math.log, log1p: Math.log1p, expm1: Math.expm1,
+    log2: Math.log2, log10: Math.log10, cbrt: Math.cbrt, sin: Math.sin, cos: Math.cos,
+    tan: Math.tan, asin: Math.asin, acos: Math.acos, atan: Math.atan, sinh: Math.sinh,
+    cosh: Math.cosh, tanh: Math.tanh, asinh: Math.asinh, acosh: Math.acosh, atanh: Math.atanh,
+  };
+
   /* NumPy (and derive's array helpers in core/numeric.py): overflow gives ∞, a domain error NaN. */
   const np = {
+    ...MATH,
     pow: power,
-    sqrt: Math.sqrt,
-    exp: Math.exp,
-    log: Math.log,
-    sin: Math.sin,
-    cos: Math.cos,
-    tan: Math.tan,
-    tanh: Math.tanh,
     sign: sign,
-    log1p: Math.log1p,
-    relu: (u) => (u > 0 ? u : u === u ? 0 : u),
+    heaviside: (u, atZero) => (u < 0 ? 0 : u > 0 ? 1 : u === 0 ? atZero : NaN),
+    relu: (u) => npMax(u, 0),
+    leaky_relu: (z, a) => (z > 0 ? z : a * z),
+    huber: (u, delta) => (Math.abs(u) <= delta ? 0.5 * u * u : delta * (Math.abs(u) - 0.5 * delta)),
+    maximum: (...values) => values.reduce(npMax),
+    minimum: (...values) => values.reduce(npMin),
+    tie_share(mine, ...others) {
+      const top = others.reduce(npMax);
+      const ties = others.filter((o) => o === mine).length;
+      return mine > top ? 1 : mine < top ? 0 : 1 / (1 + ties);
+    },
+    logsumexp(...z) {
+      const top = z.reduce(npMax);
+      return top + Math.log(added(z.map((v) => Math.exp(v - top))));
+    },
+    softmax(k, ...z) {
+      const top = z.reduce(npMax);
+      const shifted = z.map((v) => Math.exp(v - top));
+      return shifted[k - 1] / added(shifted);
+    },
     exp_neg_abs: (u) => Math.exp(-Math.abs(u)),
     sigmoid_given: (u, e) => (u >= 0 ? 1 : e) / (1 + e),
     sigmoid: (z) => 1 / (1 + Math.exp(-z)),
     softplus: (z) => Math.max(z, 0) + Math.log1p(Math.exp(-Math.abs(z))),
     rows: rows,
     rowsum: (n, row) => 0 + pairwise(rows(n, row), 0, n),
+    /* The Hessian by central differences of the gradient, as core/numeric.py's _differenced:
+     * H[j][k] = (∂ₖL(p + h eⱼ) − ∂ₖL(p − h eⱼ)) / 2h, h = 1e-5 · max(1, |pⱼ|). */
+    differenced: (gradient, width) => (...values) => {
+      const params = values.slice(0, width), rest = values.slice(width);
+      return params.map((p, j) => {
+        const step = 1e-5 * npMax(1, Math.abs(p));
+        const moved = (by) => params.map((q, m) => (m === j ? q + by : q));
+        const above = gradient(...moved(step), ...rest).slice(1);
+        const below = gradient(...moved(-step), ...rest).slice(1);
+        return above.map((a, m) => (a - below[m]) / (2 * step));
+      });
+    },
   };
 
   /* Python's floats and math: an overflow or a domain error raises, and derive's descent then
    * records the loss and gradient there as NaN (core/descend.py, _plain_on_floats). */
   class Undefined extends Error {}
 
+  /* math's rule: a result that is not finite from finite arguments raised (ValueError for a
+   * domain error or a pole, OverflowError past the largest float). */
   function checked(value, ...inputs) {
     if (!isFinite(value) && inputs.every(isFinite)) throw new Undefined();
     return value;
   }
 
+  const raising = Object.fromEntries(
+    Object.entries(MATH).map(([name, f]) => [name, (x) => checked(f(x), x)]),
+  );
+
   const py = {
+    ...raising,
     pow(x, y) {
       if (x === 0 && y < 0) throw new Undefined(); // ZeroDivisionError
       if (x < 0 && !Number.isInteger(y) && isFinite(y)) throw new Undefined(); // complex
       return checked(power(x, y), x, y);
     },
-    sqrt(x) {
-      if (x < 0) throw new Undefined();
-      return Math.sqrt(x);
-    },
-    exp: (x) => checked(Math.exp(x), x),
-    log(x) {
-      if (x <= 0) throw new Undefined();
-      return Math.log(x);
-    },
-    log1p(x) {
-      if (x <= -1) throw new Undefined();
-      return Math.log1p(x);
-    },
-    sin: (x) => checked(Math.sin(x), x),
-    cos: (x) => checked(Math.cos(x), x),
-    tan: (x) => checked(Math.tan(x), x),
-    tanh: Math.tanh,
+    tanh: Math.tanh, // finite for every float: math.tanh never raises
+    cbrt: Math.cbrt, // likewise
     sign: (x) => (x === 0 ? 0 : x < 0 || Object.is(x, -0) ? -1 : 1),
-    // derive's SCALAR_FUNCTIONS: σ through tanh, softplus through log1p (core/numeric.py)
+    // derive's SCALAR_FUNCTIONS (core/numeric.py), as Python computes them
     sigmoid: (z) => 0.5 * (1 + Math.tanh(0.5 * z)),
     softplus: (z) => (0 > z ? 0 : z) + py.log1p(py.exp(-Math.abs(z))),
+    relu: (u) => (0 > u ? 0 : u),
+    leaky_relu: (z, a) => (z > 0 ? z : a * z),
+    huber: (u, delta) => (Math.abs(u) <= delta ? 0.5 * u * u : delta * (Math.abs(u) - 0.5 * delta)),
+    maximum: pyMaxOf,
+    minimum: pyMinOf,
+    tie_share(mine, ...others) {
+      const top = pyMaxOf(...others);
+      if (mine !== top) return mine > top ? 1 : 0;
+      return 1 / (1 + others.filter((o) => o === mine).length);
+    },
+    logsumexp(...z) {
+      const top = pyMaxOf(...z);
+      if (top === Infinity || top === -Infinity) return top;
+      return top + py.log(fsum(z.map((v) => py.exp(v - top))));
+    },
+    softmax(k, ...z) {
+      const top = pyMaxOf(...z);
+      const shifted = z.map((v) => py.exp(v - top));
+      return shifted[k - 1] / fsum(shifted);
+    },
   };
 
   // -- torch.optim's update rules (derive/core/optimizers.py) ---------------------------------
@@ -375,8 +459,6 @@
   const norm = (v) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
   const minus = (a, b) => a.map((x, j) => x - b[j]);
   const allFinite = (v) => v.every(isFinite);
-  /* Python's max(a, b, ...): the first of the largest; a NaN first stays. */
-  const pyMax = (...values) => values.reduce((m, v) => (v > m ? v : m));
 
   // -- the facts stage (derive/core/facts.py) ------------------------------------------------
 
@@ -398,23 +480,23 @@
     const slope = isFinite(startGradient) ? Math.abs(startGradient) : 0;
     const minima = problem.landscape.points.filter((p) => p.kind === "minimum");
     for (const point of minima) {
-      scale = pyMax(scale, norm(point.values));
-      scale = pyMax(scale, norm(minus(start, point.values)));
-      lossScale = pyMax(lossScale, Math.abs(point.loss), Math.abs(startLoss - point.loss));
+      scale = pyMaxOf(scale, norm(point.values));
+      scale = pyMaxOf(scale, norm(minus(start, point.values)));
+      lossScale = pyMaxOf(lossScale, Math.abs(point.loss), Math.abs(startLoss - point.loss));
     }
-    scale = pyMax(scale, 1e-300);
-    lossScale = pyMax(lossScale, 1e-300);
+    scale = pyMaxOf(scale, 1e-300);
+    lossScale = pyMaxOf(lossScale, 1e-300);
     let curvature = 0;
     for (const point of minima) {
-      curvature = pyMax(curvature, point.curvature.reduce((m, c) => pyMax(m, Math.abs(c)), 0));
+      curvature = pyMaxOf(curvature, point.curvature.reduce((m, c) => pyMaxOf(m, Math.abs(c)), 0));
     }
     const resolution = {
       params: NOISE * scale,
       loss: LOSS_NOISE * lossScale,
-      gradient: NOISE * pyMax(slope, curvature * scale, 1e-300),
+      gradient: NOISE * pyMaxOf(slope, curvature * scale, 1e-300),
     };
     resolution.lossNoise = (a, b, s) =>
-      NOISE * pyMax(Math.abs(a), Math.abs(b)) + resolution.loss + Math.abs(s) * resolution.params;
+      NOISE * pyMaxOf(Math.abs(a), Math.abs(b)) + resolution.loss + Math.abs(s) * resolution.params;
     return resolution;
   }
 

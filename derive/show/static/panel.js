@@ -59,7 +59,8 @@
 
   const rates = data.rates;
   const lessonSettings = () => ({
-    optimizer: "sgd", lr: data.lr, momentum: 0.9, beta1: 0.9, start: data.start.slice(),
+    optimizer: data.optimizer, lr: data.lr, momentum: data.momentum, beta1: data.beta1,
+    start: data.start.slice(),
     steps: data.steps,
   });
   let settings = lessonSettings();
@@ -365,9 +366,8 @@
     } else {
       contours(shapes, f, plot);
     }
-    for (const point of data.landscape.points) {
-      if (point.kind !== "minimum") continue;
-      const [px, py] = k === 1 ? [point.values[0], point.loss] : point.values;
+    for (const point of data.marked) {
+      const [px, py] = k === 1 ? [point[0], loss(point)] : point;
       element("path", { d: `M${round(f.x(px)) - 5} ${round(f.y(py)) - 5}l10 10m0 -10l-10 10`, class: "try-minimum" }, plot);
     }
     const place = (p, L) => (k === 1 ? [f.x(p[0]), f.y(L)] : [f.x(p[0]), f.y(p[1])]);
