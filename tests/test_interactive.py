@@ -162,10 +162,15 @@ class Page:
         )
 
     def slide(self, selector: str, position: int) -> None:
-        """Keyboard only: focus the slider, then → or ← as many times as needed."""
+        """Keyboard only: focus the slider, then Page Up or Down while they do not pass the
+        position (Chromium moves a tenth of the range), then → or ← as many times as needed."""
         slider = self.page.locator(selector)
         slider.focus()
-        now = int(slider.input_value())
+        now, page = int(slider.input_value()), 10
+        while abs(position - now) >= page:
+            self.page.keyboard.press("PageUp" if position > now else "PageDown")
+            now, before = int(slider.input_value()), now
+            page = max(page, abs(now - before))
         key = "ArrowRight" if position > now else "ArrowLeft"
         for _ in range(abs(position - now)):
             self.page.keyboard.press(key)
@@ -872,16 +877,22 @@ def test_markers_at_one_and_two_over_lambda(pages, browser):
     page.close()
 
 
+@pytest.fixture(scope="module")
+def bilingual(tmp_path_factory):
+    """One lesson over four rows with θ₀, θ₁ (subscripted names), in both languages."""
+    out = tmp_path_factory.mktemp("bilingual") / "lesson"
+    arguments = ["--loss", "mean((theta0 + theta1*x - y)**2)", "--data", "x=1,2,3,4; y=2,3,5,4"]
+    options = ["--lang", "all", "--out", str(out), "--sections", "rates", "--interactive"]
+    assert main(["lesson", *arguments, *options]) == 0
+    return out
+
+
 @browser_only
 @pytest.mark.parametrize("language", ["zh", "en"])
-def test_labels_phone_width_and_reduced_motion(tmp_path, browser, language):
+def test_labels_phone_width_and_reduced_motion(bilingual, browser, language):
     """The controls are labelled in the page's language, the panel fits a 390 px screen, and
     with reduced motion the path is drawn at once."""
-    out = tmp_path / "lesson"
-    arguments = ["--loss", "mean((theta0 + theta1*x - y)**2)", "--data", "x=1,2,3,4; y=2,3,5,4"]
-    options = ["--lang", language, "--out", str(out), "--sections", "rates", "--interactive"]
-    assert main(["lesson", *arguments, *options]) == 0
-    path = out / f"lesson.{language}.html"
+    path = bilingual / f"lesson.{language}.html"
     words = messages(language)["interactive"]
     for width, motion in ((390, "reduce"), (1280, "no-preference")):
         page = Page(browser, path, width=width, reduced_motion=motion)
@@ -934,7 +945,8 @@ def test_page_size_with_the_panel(pages, capsys):
 
 def test_without_the_flag_there_is_no_panel(tmp_path):
     out = tmp_path / "plain"
-    assert main(["lesson", "--loss", "(w-3)**2", "--lang", "en", "--out", str(out)]) == 0
+    arguments = ["lesson", "--loss", "(w-3)**2", "--lang", "en", "--sections", "rates"]
+    assert main([*arguments, "--out", str(out)]) == 0
     assert "derive-try" not in (out / "lesson.en.html").read_text(encoding="utf-8")
 
 
