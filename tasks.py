@@ -16,9 +16,12 @@ from invoke import Exit, task
         "steps": "iterations (default 20)",
         "lang": "zh, en or all (default all)",
         "out": "folder to write (default output/<slug>)",
+        "interactive": "add the panel that re-runs the descent as η, momentum and start change",
     }
 )
-def build_lesson(c, loss, params=None, init=None, lr=None, steps=None, lang=None, out=None):
+def build_lesson(
+    c, loss, params=None, init=None, lr=None, steps=None, lang=None, out=None, interactive=False
+):
     """Write a lesson for LOSS: the same as `derive lesson --loss LOSS ...`."""
     from derive.app.cli import main
 
@@ -34,6 +37,8 @@ def build_lesson(c, loss, params=None, init=None, lr=None, steps=None, lang=None
     for flag, value in options.items():
         if value is not None:
             argv += [flag, str(value)]
+    if interactive:
+        argv.append("--interactive")
     code = main(argv)
     if code:
         raise Exit(code=code)

@@ -20,6 +20,7 @@ from derive.show import figures
 from derive.show.backprop import graph_figure
 from derive.show.catalog import LANGUAGES, messages
 from derive.show.html import markdown_to_html
+from derive.show.interactive import check_panel, interactive_panel
 from derive.show.lesson import (
     Claim,
     applicable_sections,
@@ -55,14 +56,19 @@ def build_lesson(
     starts: tuple[tuple[float, ...], ...] | None = None,
     claims: tuple[Claim, ...] = (),
     parallel: bool = True,
+    interactive: bool = False,
     force: bool = False,
 ) -> list[Path]:
     """Write the lesson into `out` atomically: all files appear at once, or none change.
 
     `starts` sets the landscape section's starting points; `claims` are a source's printed
     values, shown beside the true ones. `parallel` renders the languages in forked processes.
+    `interactive` adds the HTML page's panel that re-runs the descent as the reader changes η,
+    the momentum and the start.
     """
     data = data or {}
+    if interactive:
+        check_panel(derivation, trace, data)
     start = start or dict(zip(trace.param_names, trace.params[0], strict=True))
     experiments = run_experiments(derivation, trace, start, data, starts)
     chosen = applicable_sections(experiments, bool(derivation.loss.data), sections, bool(claims))
@@ -82,7 +88,12 @@ def build_lesson(
         markdown = render_markdown(view)
         (staging / f"lesson.{language}.md").write_text(markdown, encoding="utf-8")
         drawn = {path: staging / path for path in paths.values()}
-        html = markdown_to_html(markdown, language, view.page_title, drawn)
+        panel = (
+            interactive_panel(derivation, trace, experiments, data, language)
+            if interactive
+            else None
+        )
+        html = markdown_to_html(markdown, language, view.page_title, drawn, interactive=panel)
         (staging / f"lesson.{language}.html").write_text(html, encoding="utf-8")
 
     def write_all(staging: Path) -> None:

@@ -230,6 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
     lesson.add_argument("--svg", action="store_true", help="also write the figures as SVG")
     lesson.add_argument("--format", choices=("ipynb",), help="also write a Jupyter notebook")
     lesson.add_argument("--open", action="store_true", help="print only the HTML lessons' paths")
+    lesson.add_argument(
+        "--interactive",
+        action="store_true",
+        help="add a panel to the HTML page that re-runs the descent as η, momentum, start change",
+    )
 
     diff = commands.add_parser("diff", help="print every partial derivative, step by step")
     _add_loss_arguments(diff, init=False)
@@ -420,7 +425,16 @@ def run_lesson(args: argparse.Namespace) -> int:
     formats = ("png", "svg") if args.svg else ("png",)
     languages = LANGUAGE_CHOICES[args.lang]
     written = build_lesson(
-        derivation, trace, out, languages, formats, data, start, args.sections, force=args.force
+        derivation,
+        trace,
+        out,
+        languages,
+        formats,
+        data,
+        start,
+        args.sections,
+        interactive=args.interactive,
+        force=args.force,
     )
     if args.format == "ipynb":
         write_notebooks(derivation, trace, data, out, languages)

@@ -64,6 +64,7 @@ KEYS = {
     "claims",
     "slug",
     "formats",
+    "interactive",
     "options",
     "schedule",
     "kind",
@@ -188,7 +189,7 @@ def fingerprint() -> str:
     digest = hashlib.sha256()
     package = Path(__file__).resolve().parent.parent
     for path in sorted(package.rglob("*")):
-        if path.is_file() and path.suffix in (".py", ".j2", ".toml"):
+        if path.is_file() and path.suffix in (".py", ".j2", ".toml", ".js"):
             digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
@@ -250,6 +251,9 @@ def _build(lesson: LessonSpec, languages: tuple[str, ...], folder: Path) -> str:
     steps = entry.get("steps", 20)
     if isinstance(steps, bool) or not isinstance(steps, int) or not 0 <= steps <= 100_000:
         raise DeriveError(f"steps must be a whole number from 0 to 100000, not {steps!r}")
+    interactive = entry.get("interactive", False)
+    if not isinstance(interactive, bool):
+        raise DeriveError(f"interactive must be true or false, not {interactive!r}")
     derivation = differentiate(loss)
     optimizer, schedule = _optimizer_of(entry)
     trace = descend(
@@ -277,6 +281,7 @@ def _build(lesson: LessonSpec, languages: tuple[str, ...], folder: Path) -> str:
         starts,
         claims,
         parallel=False,
+        interactive=interactive,
     )
     if "ipynb" in entry.get("formats", []):
         write_notebooks(derivation, trace, used, folder, languages)

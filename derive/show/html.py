@@ -18,6 +18,7 @@ import logging
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from latex2mathml.converter import convert as latex_to_mathml
 from markdown_it import MarkdownIt
@@ -27,6 +28,9 @@ from mdit_py_plugins.front_matter import front_matter_plugin
 
 from derive.core.errors import DeriveError
 from derive.show.catalog import environment, messages
+
+if TYPE_CHECKING:
+    from derive.show.interactive import Panel
 
 MATH_FAMILY = "DejaVu Math TeX Gyre"  # Debian's fonts-dejavu-extra; any install of it will do
 MAX_NESTING = 100  # markdown-it's commonmark preset stops at 20 and drops content silently
@@ -40,10 +44,12 @@ def markdown_to_html(
     figures: Mapping[str, Path] | None = None,
     links: frozenset[str] = frozenset(),
     contents: bool = True,
+    interactive: Panel | None = None,
 ) -> str:
     """A standalone page. `figures` maps each image path the Markdown may use to the file
     derive wrote; `links` are the link targets derive made. `contents` adds a table of
-    contents of the second-level headings."""
+    contents of the second-level headings. `interactive` is a lesson's panel
+    (show/interactive.py), or None."""
     words = messages(language)["html"]
     parser = MarkdownIt("commonmark", {"html": False, "maxNesting": MAX_NESTING})
     parser.enable("table")
@@ -73,6 +79,7 @@ def markdown_to_html(
         words=words,
         contents=toc,
         math_font=_math_font(body),
+        interactive=interactive,
     )
 
 
