@@ -4,10 +4,13 @@ computation is abandoned and the caller falls back to a weaker, still true, stat
 from __future__ import annotations
 
 import contextlib
+import functools
 import signal
 import threading
 import time
 from collections.abc import Iterator
+
+import sympy
 
 REPEAT = 0.05  # seconds between alarms once a budget is spent
 
@@ -32,6 +35,7 @@ def time_limit(seconds: float) -> Iterator[None]:
     def expire(signum, frame):
         raise OverBudgetError(f"over the budget of {seconds} s")
 
+    _prepare_numpy_printing()
     started = time.monotonic()
     previous = signal.signal(signal.SIGALRM, expire)
     # past the deadline the alarm repeats every REPEAT seconds until the block is left, so
@@ -42,11 +46,26 @@ def time_limit(seconds: float) -> Iterator[None]:
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        # An alarm can arrive while this block is being left, before the timer is off: it
+        # must not leave this budget's handler installed (it would fire later, anywhere).
+        while True:
+            try:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, previous)
+                break
+            except OverBudgetError:
+                continue
         if outer:  # give the outer budget what is left of it
             left = outer - (time.monotonic() - started)
             signal.setitimer(signal.ITIMER_REAL, max(left, 1e-3), REPEAT)
+
+
+@functools.cache
+def _prepare_numpy_printing() -> None:
+    """SymPy builds its NumPy namespace for lambdify on first use; an alarm in the middle of
+    that leaves it half built for the rest of the process (NameError: heaviside). Build it
+    once, outside any budget."""
+    sympy.lambdify([], sympy.Integer(0), modules="numpy")
 
 
 def attempt(compute, seconds: float, default=None):
