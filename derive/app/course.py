@@ -116,6 +116,8 @@ def read_course(path: Path, extra_formats: tuple[str, ...] = ()) -> Course:
         spec = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise DeriveError(f"{path}: not valid TOML ({error})") from None
+    except RecursionError:  # [[[[…]]]] thousands deep: tomllib recurses once per level
+        raise DeriveError(f"{path}: arrays or tables nested too deeply to read") from None
     unknown = set(spec) - {"title", "languages", "lessons"}
     if unknown:
         raise DeriveError(
@@ -143,7 +145,7 @@ def read_course(path: Path, extra_formats: tuple[str, ...] = ()) -> Course:
                 formats = entry.get("formats", [])
                 formats = formats if isinstance(formats, list) else [formats]
                 entry = {**entry, "formats": sorted({*formats, *extra_formats})}
-            lesson = _validated(entry, where, path.parent, tuple(languages))
+            lesson = _validated(entry, where, path.parent, tuple(languages), index)
             if lesson.slug in slugs:
                 raise DeriveError(f"the folder name {lesson.slug!r} is used twice")
             slugs.add(lesson.slug)
@@ -154,7 +156,18 @@ def read_course(path: Path, extra_formats: tuple[str, ...] = ()) -> Course:
     return Course(str(title), tuple(languages), path.parent, tuple(lessons), tuple(problems))
 
 
-def _validated(entry, where: str, folder: Path, languages: tuple[str, ...]) -> LessonSpec:
+def _shown(value) -> str:
+    """A spec value as it is written in TOML: true, "0.1", inf."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return f'"{value}" (a string: write it without quotes)'
+    return repr(value)
+
+
+def _validated(
+    entry, where: str, folder: Path, languages: tuple[str, ...], index: int
+) -> LessonSpec:
     if not isinstance(entry, dict):
         raise DeriveError("a lesson must be a table")
     unknown = set(entry) - KEYS
@@ -171,9 +184,21 @@ def _validated(entry, where: str, folder: Path, languages: tuple[str, ...]) -> L
         value = entry.get(key, [])
         if not isinstance(value, list) or any(v not in allowed for v in value):
             raise DeriveError(f"{key} must be a list of {', '.join(allowed)}")
-    slug = entry.get("slug") or re.sub(r"[^a-z0-9]+", "-", entry["title"].lower()).strip("-")
-    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{0,60}", slug or "") or ".." in slug:
-        raise DeriveError("slug must be lower-case letters, digits, '-' and '.' (give one)")
+    params = entry.get("params")
+    if params is not None and (
+        not isinstance(params, list) or not params or not all(isinstance(p, str) for p in params)
+    ):
+        raise DeriveError(f'params must be a list of names, e.g. ["w", "b"], not {params!r}')
+    slug = entry.get("slug")
+    if slug is None:  # from the title; a title without Latin letters (中文) gives lesson-<n>
+        slug = re.sub(r"[^a-z0-9]+", "-", entry["title"].lower()).strip("-")[:60].strip("-")
+        slug = slug or f"lesson-{index + 1}"
+    if not isinstance(slug, str):
+        raise DeriveError(f"slug must be a string, not {_shown(slug)}")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{0,60}", slug) or ".." in slug:
+        raise DeriveError("slug must be lower-case letters, digits, '-' and '.'")
+    if slug.startswith("index."):
+        raise DeriveError(f"slug {slug!r} would clash with the course's index pages")
     data_path = None
     if isinstance(entry.get("data"), str):
         data_path = (folder / entry["data"]).resolve()
@@ -250,10 +275,10 @@ def _build(lesson: LessonSpec, languages: tuple[str, ...], folder: Path) -> str:
     start = _start(entry.get("init", {}), loss.params)
     steps = entry.get("steps", 20)
     if isinstance(steps, bool) or not isinstance(steps, int) or not 0 <= steps <= 100_000:
-        raise DeriveError(f"steps must be a whole number from 0 to 100000, not {steps!r}")
+        raise DeriveError(f"steps must be a whole number from 0 to 100000, not {_shown(steps)}")
     interactive = entry.get("interactive", False)
     if not isinstance(interactive, bool):
-        raise DeriveError(f"interactive must be true or false, not {interactive!r}")
+        raise DeriveError(f"interactive must be true or false, not {_shown(interactive)}")
     derivation = differentiate(loss)
     optimizer, schedule = _optimizer_of(entry)
     trace = descend(
@@ -266,7 +291,7 @@ def _build(lesson: LessonSpec, languages: tuple[str, ...], folder: Path) -> str:
         worked_steps=WORKED_STEPS,
     )
     starts = _starts(entry.get("starts"), len(loss.params))
-    claims = _claims(entry.get("claims", []), loss.params)
+    claims = _claims(entry.get("claims", []), loss.params, steps)
     sections = tuple(entry.get("sections", [])) or None
     used = {name: data[name] for name in loss.data}
     build_lesson(
@@ -333,7 +358,7 @@ def _optimizer_of(entry: Mapping[str, object]) -> tuple[Optimizer, Schedule | No
     if lr is not None and (
         isinstance(lr, bool) or not isinstance(lr, int | float) or not math.isfinite(lr) or lr <= 0
     ):
-        raise DeriveError(f"lr must be a positive number, not {lr!r}")
+        raise DeriveError(f"lr must be a finite positive number, not {_shown(lr)}")
     optimizer = Optimizer.make(name, lr=None if lr is None else float(lr), **given)
     schedule = entry.get("schedule")
     if schedule is not None and not isinstance(schedule, str):
@@ -409,12 +434,19 @@ def _starts(value, width: int) -> tuple[tuple[float, ...], ...] | None:
     return tuple(tuple(_number(v, "starts") for v in p) for p in points)
 
 
-def _claims(value, params: tuple[str, ...]) -> tuple[Claim, ...]:
+def _claims(value, params: tuple[str, ...], steps: int) -> tuple[Claim, ...]:
     """claims = [{ step = 2, theta0 = 0.94 }]: what a source prints after a step."""
     claims = []
+    if not isinstance(value, list):
+        raise DeriveError("claims must be a list, e.g. claims = [{ step = 1, w = 0.6 }]")
     for item in value:
         if not isinstance(item, dict) or not isinstance(item.get("step"), int):
             raise DeriveError("each claim is a table with a step and parameter values")
+        step = item["step"]
+        if isinstance(step, bool) or not 0 <= step <= steps:
+            raise DeriveError(
+                f"a claim's step must be a whole number from 0 to {steps}, not {_shown(step)}"
+            )
         for name, number in item.items():
             if name == "step":
                 continue

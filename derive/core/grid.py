@@ -68,7 +68,7 @@ def loss_function(
 MOMENT_TERMS = 64  # monomials per sum beyond which the sums are not taken term by term
 # Below this many rows the grid is cheap row by row, and row by row it has no cancellation
 # between large moments (w² Σx² − 2w Σxy + Σy² loses digits when the data sit far from 0).
-MOMENT_ROWS = 10_000
+MOMENT_ROWS = 1_000
 
 
 def _moment_form(
