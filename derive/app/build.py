@@ -17,6 +17,7 @@ from derive.core.derivation import Derivation
 from derive.core.descend import Trace
 from derive.core.experiments import run_experiments
 from derive.show import figures
+from derive.show.book import portable
 from derive.show.catalog import LANGUAGES, messages
 from derive.show.html import markdown_to_html
 from derive.show.lesson import (
@@ -26,6 +27,7 @@ from derive.show.lesson import (
     lesson_view,
     render_markdown,
 )
+from derive.show.notebook import notebook, notebook_name, write_notebook
 from derive.show.report import ClassReport, class_csv, class_markdown
 
 
@@ -47,11 +49,16 @@ def build_lesson(
     starts: tuple[tuple[float, ...], ...] | None = None,
     claims: tuple[Claim, ...] = (),
     parallel: bool = True,
+    name: str = "lesson",
+    with_notebook: bool = False,
+    position: int | None = None,
 ) -> list[Path]:
     """Write the lesson into `out` atomically: all files appear at once, or none change.
 
     `starts` sets the landscape section's starting points; `claims` are a source's printed
     values, shown beside the true ones. `parallel` renders the languages in forked processes.
+    The pages are `<name>.<lang>.md|html`, the notebooks (`with_notebook`)
+    `<name>-notebook.<lang>.ipynb`; `position` is the lesson's place in a course.
     """
     data = data or {}
     start = start or dict(zip(trace.param_names, trace.params[0], strict=True))
@@ -67,11 +74,14 @@ def build_lesson(
         figures.render(made, staging / relative, figure_formats, language)
         paths = {name: (relative / f"{name}.png").as_posix() for name in made}
         view = lesson_view(derivation, trace, experiments, language, paths, chosen, claims)
-        markdown = render_markdown(view)
-        (staging / f"lesson.{language}.md").write_text(markdown, encoding="utf-8")
+        markdown = portable(render_markdown(view), position)
+        (staging / f"{name}.{language}.md").write_text(markdown, encoding="utf-8")
         drawn = {path: staging / path for path in paths.values()}
         html = markdown_to_html(markdown, language, view.page_title, drawn)
-        (staging / f"lesson.{language}.html").write_text(html, encoding="utf-8")
+        (staging / f"{name}.{language}.html").write_text(html, encoding="utf-8")
+        if with_notebook:
+            book = notebook(derivation, trace, data, view)
+            write_notebook(book, staging / notebook_name(name, language))
 
     def write_all(staging: Path) -> None:
         if parallel:

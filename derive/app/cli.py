@@ -36,7 +36,6 @@ from derive.show.catalog import LANGUAGES
 from derive.show.contracts import behaviour_json, trace_json
 from derive.show.explain import render_diff
 from derive.show.lesson import SECTIONS
-from derive.show.notebook import write_notebooks
 from derive.show.printing import hazard_text, number, unicode_name
 from derive.show.report import ClassReport, verdict_json, verdict_text
 
@@ -294,10 +293,17 @@ def run_lesson(args: argparse.Namespace) -> int:
     out = args.out or Path("output") / slug(args.loss)
     formats = ("png", "svg") if args.svg else ("png",)
     languages = LANGUAGE_CHOICES[args.lang]
-    written = build_lesson(derivation, trace, out, languages, formats, data, start, args.sections)
-    if args.format == "ipynb":
-        write_notebooks(derivation, trace, data, out, languages)
-        written = sorted(p.relative_to(out.parent) for p in out.rglob("*") if p.is_file())
+    written = build_lesson(
+        derivation,
+        trace,
+        out,
+        languages,
+        formats,
+        data,
+        start,
+        args.sections,
+        with_notebook=args.format == "ipynb",
+    )
     if args.open:
         for language in languages:
             print(out / f"lesson.{language}.html")

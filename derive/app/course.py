@@ -23,7 +23,7 @@ import re
 import time
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -36,10 +36,11 @@ from derive.core.derivation import differentiate
 from derive.core.descend import Optimizer, descend
 from derive.core.errors import DeriveError
 from derive.core.parse import parse_expression, parse_loss
+from derive.show.book import BookLesson, BookPart, book_files
 from derive.show.catalog import LANGUAGES, environment, messages
 from derive.show.html import markdown_to_html
 from derive.show.lesson import SECTIONS, Claim
-from derive.show.notebook import write_notebooks
+from derive.show.notebook import notebook_name
 
 HASH_FILE = ".derive-build"
 KEYS = {
@@ -70,6 +71,7 @@ class LessonSpec:
     slug: str
     entry: Mapping[str, object]  # as written, for the hash
     data_path: Path | None = None
+    position: int = 1  # its place in the spec, from 1 (Docusaurus's sidebar_position)
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,9 @@ def read_course(path: Path, extra_formats: tuple[str, ...] = ()) -> Course:
                 formats = entry.get("formats", [])
                 formats = formats if isinstance(formats, list) else [formats]
                 entry = {**entry, "formats": sorted({*formats, *extra_formats})}
-            lesson = _validated(entry, where, path.parent, tuple(languages))
+            lesson = replace(
+                _validated(entry, where, path.parent, tuple(languages)), position=index + 1
+            )
             if lesson.slug in slugs:
                 raise DeriveError(f"the folder name {lesson.slug!r} is used twice")
             slugs.add(lesson.slug)
@@ -181,7 +185,7 @@ def fingerprint() -> str:
 
 def lesson_hash(lesson: LessonSpec, languages: tuple[str, ...], derive_hash: str) -> str:
     digest = hashlib.sha256(json.dumps(lesson.entry, sort_keys=True, default=str).encode())
-    digest.update(json.dumps(languages).encode() + derive_hash.encode())
+    digest.update(json.dumps([languages, lesson.position]).encode() + derive_hash.encode())
     if lesson.data_path is not None:
         digest.update(lesson.data_path.read_bytes())
     return digest.hexdigest()
@@ -243,9 +247,10 @@ def _build(lesson: LessonSpec, languages: tuple[str, ...], folder: Path) -> None
         starts,
         claims,
         parallel=False,
+        name=lesson.slug,
+        with_notebook="ipynb" in entry.get("formats", []),
+        position=lesson.position,
     )
-    if "ipynb" in entry.get("formats", []):
-        write_notebooks(derivation, trace, used, folder, languages)
 
 
 def _data(value, path: Path | None) -> dict[str, np.ndarray]:
@@ -337,6 +342,7 @@ def build_course(
 
     outcomes += map_forked(work, list(course.lessons), jobs, arrived)
     _write_index(course, outcomes, out)
+    _write_book(course, outcomes, out)
     return outcomes
 
 
@@ -362,8 +368,36 @@ def _write_index(course: Course, outcomes: list[Outcome], out: Path) -> None:
             if kind == "md":
                 path.write_text(text, encoding="utf-8")
             else:
-                links = frozenset(f"{o.slug}/lesson.{language}.html" for o in outcomes if o.slug)
+                links = frozenset(f"{o.slug}/{o.slug}.{language}.html" for o in outcomes if o.slug)
                 path.write_text(
                     markdown_to_html(text, language, course.title, links=links, contents=False),
                     encoding="utf-8",
                 )
+
+
+# -- the course as a book -------------------------------------------------------------------------
+
+
+def _write_book(course: Course, outcomes: list[Outcome], out: Path) -> None:
+    """`_config.yml`, `_toc.yml` (Jupyter Book 1) and `myst.yml` (mystmd) beside the index:
+    the lessons the index links, in the spec's order, each language a part of the book."""
+    shown = [o.slug for o in outcomes if o.slug and o.status != "failed"]
+    parts = []
+    for language in course.languages:
+        lessons = []
+        for slug in shown:
+            if not (out / slug / f"{slug}.{language}.md").is_file():
+                continue  # the lesson is in other languages only
+            notebook = notebook_name(slug, language)
+            lessons.append(
+                BookLesson(
+                    f"{slug}/{slug}.{language}",
+                    f"{slug}/{notebook.removesuffix('.ipynb')}"
+                    if (out / slug / notebook).is_file()
+                    else None,
+                )
+            )
+        caption = messages(language)["course"]["book_part"]
+        parts.append(BookPart(language, caption, f"index.{language}", tuple(lessons)))
+    for name, text in book_files(course.title, tuple(parts)).items():
+        (out / name).write_text(text, encoding="utf-8")
