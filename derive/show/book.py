@@ -148,6 +148,11 @@ def _myst_project(title: str, parts: tuple[BookPart, ...]) -> str:
         "version: 1",
         "project:",
         f"  title: {_quoted(title)}",
+        "  error_rules:",
+        "    - id: encountered-legacy-toc  # _toc.yml is Jupyter Book 1's",
+        "      severity: ignore",
+        "    - id: valid-page-frontmatter  # sidebar_position is Docusaurus's",
+        "      severity: ignore",
         "  toc:",
         f"    - file: {parts[0].index}.md",
     ]
