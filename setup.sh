@@ -2,13 +2,19 @@
 # Installs everything derive needs on a fresh Debian machine, into the active Python:
 #   Debian fonts (a CJK font for Chinese figures, a math font) and the derive package.
 #   ./setup.sh         derive itself
-#   ./setup.sh --dev   derive plus what the tests and benchmarks use (pytest, Chromium, ...)
+#   ./setup.sh --dev   derive plus what the tests and benchmarks use (pytest, Chromium, Jupyter Book,
+#                      and, from npm into .node/, KaTeX and mystmd for the pages' tests)
 set -euo pipefail
 cd "$(dirname "$0")"
 
 debian_packages=(fonts-wqy-microhei fonts-dejavu-extra)
-[ "${1:-}" = "--dev" ] && debian_packages+=(chromium)  # the browser test drives Debian's Chromium
 missing=()
+if [ "${1:-}" = "--dev" ]; then
+  debian_packages+=(chromium)  # the browser test drives Debian's Chromium
+  # node and npm run KaTeX and mystmd in the tests; a node from elsewhere (nodesource) will do
+  command -v node >/dev/null 2>&1 || missing+=(nodejs)
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
+fi
 for package in "${debian_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
     || missing+=("$package")
@@ -28,4 +34,11 @@ extra=""
 [ "${1:-}" = "--dev" ] && extra="[dev]"
 python3 -m pip install --quiet --upgrade pip
 python3 -m pip install --quiet -e ".${extra}"
+if [ "${1:-}" = "--dev" ]; then
+  if command -v npm >/dev/null 2>&1; then  # into .node/ (git-ignored)
+    npm install --silent --no-audit --no-fund --prefix .node katex@0.19.1 mystmd@1.8.3
+  else
+    echo "setup: warning: no npm; the KaTeX and mystmd tests will be skipped" >&2
+  fi
+fi
 echo "setup: done"
