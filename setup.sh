@@ -9,24 +9,37 @@ cd "$(dirname "$0")"
 
 debian_packages=(fonts-wqy-microhei fonts-dejavu-extra)
 missing=()
+optional=()  # only some tests need these: a failure to install them is a warning
 if [ "${1:-}" = "--dev" ]; then
   debian_packages+=(chromium)  # the browser test drives Debian's Chromium
   # node and npm run KaTeX and mystmd in the tests; a node from elsewhere (nodesource) will do
-  command -v node >/dev/null 2>&1 || missing+=(nodejs)
-  command -v npm >/dev/null 2>&1 || missing+=(npm)
+  command -v node >/dev/null 2>&1 || optional+=(nodejs)
+  command -v npm >/dev/null 2>&1 || optional+=(npm)
 fi
 for package in "${debian_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
     || missing+=("$package")
 done
+sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+apt_install() {
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+    $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
 if [ ${#missing[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then
-    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
     echo "setup: installing Debian packages: ${missing[*]}"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    apt_install "${missing[@]}"
   else
     echo "setup: warning: no apt-get; install a CJK font (WenQuanYi Micro Hei) by hand" >&2
+  fi
+fi
+if [ ${#optional[@]} -gt 0 ]; then
+  if command -v apt-get >/dev/null 2>&1 && { [ -z "$sudo" ] || command -v sudo >/dev/null 2>&1; }; then
+    echo "setup: installing Debian packages: ${optional[*]}"
+    apt_install "${optional[@]}" \
+      || echo "setup: warning: could not install ${optional[*]}; the KaTeX and mystmd tests will be skipped" >&2
+  else
+    echo "setup: warning: no ${optional[*]}; the KaTeX and mystmd tests will be skipped" >&2
   fi
 fi
 
@@ -36,7 +49,8 @@ python3 -m pip install --quiet --upgrade pip
 python3 -m pip install --quiet -e ".${extra}"
 if [ "${1:-}" = "--dev" ]; then
   if command -v npm >/dev/null 2>&1; then  # into .node/ (git-ignored)
-    npm install --silent --no-audit --no-fund --prefix .node katex@0.19.1 mystmd@1.8.3
+    npm install --silent --no-audit --no-fund --prefix .node katex@0.19.1 mystmd@1.8.3 \
+      || echo "setup: warning: npm could not install KaTeX and mystmd; their tests will be skipped" >&2
   else
     echo "setup: warning: no npm; the KaTeX and mystmd tests will be skipped" >&2
   fi

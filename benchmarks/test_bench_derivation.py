@@ -9,7 +9,7 @@ from benchmarks.conftest import compare, median_seconds, report
 from derive.app.cli import keep_freed_memory
 from derive.core.derivation import differentiate
 from derive.core.numeric import numeric
-from derive.core.parse import parse_loss
+from derive.core.parse import one_hot_targets, parse_loss
 
 keep_freed_memory()  # as the `derive` command does; the baselines run under it too
 
@@ -80,3 +80,71 @@ def test_mse_gradient_vs_numpy(benchmark):
 
 def test_cross_entropy_gradient_vs_numpy(benchmark):
     against_numpy("cross-entropy", LOGISTIC, hand_logistic, benchmark)
+
+
+HINGE = "mean(max(0, 1 - y*(w*x + b)))"
+SOFTMAX = (
+    "-mean(y1*log(softmax(1, w1*x+b1, w2*x+b2, w3*x+b3))"
+    " + y2*log(softmax(2, w1*x+b1, w2*x+b2, w3*x+b3))"
+    " + y3*log(softmax(3, w1*x+b1, w2*x+b2, w3*x+b3)))"
+)
+
+
+def hand_hinge(w, b, x, y):
+    margin = 1 - y * (w * x + b)
+    step = np.heaviside(margin, 0.5)  # torch.maximum's ½ at a tie
+    return np.mean(np.maximum(margin, 0)), -np.mean(step * y * x), -np.mean(step * y)
+
+
+def test_hinge_gradient_vs_numpy(benchmark):
+    x, labels = columns(1_000_000)
+    y = 2 * labels - 1
+    function = numeric(differentiate(parse_loss(HINGE, data=("x", "y"))))
+    assert np.allclose(function(0.3, -0.1, x, y, len(x)), hand_hinge(0.3, -0.1, x, y), rtol=1e-9)
+    compare(
+        benchmark,
+        "hinge loss + gradient at n=1e6, vs NumPy",
+        lambda: function(0.3, -0.1, x, y, len(x)),
+        lambda: hand_hinge(0.3, -0.1, x, y),
+        11,
+        aim=1.5,
+    )
+
+
+def hand_softmax(params, x, targets):
+    """The 3-class cross-entropy and its textbook gradient (pₖ − yₖ)·x, (pₖ − yₖ)."""
+    w, b = params[0::2], params[1::2]
+    z = np.outer(x, w) + b
+    z -= z.max(axis=1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    error = np.exp(log_p) - targets
+    loss = -np.mean((targets * log_p).sum(axis=1))
+    gradient = np.empty(6)
+    gradient[0::2] = (error * x[:, None]).mean(axis=0)
+    gradient[1::2] = error.mean(axis=0)
+    return loss, *gradient
+
+
+def test_softmax_cross_entropy_gradient_vs_numpy(benchmark):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=1_000_000)
+    classes = rng.integers(0, 3, size=x.size)
+    targets = np.eye(3)[classes]
+    names = ("x", "y1", "y2", "y3")
+    loss = parse_loss(SOFTMAX, data=names)
+    loss = one_hot_targets(loss, dict(zip(names, [x, *targets.T], strict=True)))
+    function = numeric(differentiate(loss))
+    params = [0.3, -0.1, -0.2, 0.4, 0.1, 0.0]  # w1, b1, w2, b2, w3, b3
+
+    def ours():
+        return function(*params, x, *targets.T, x.size)
+
+    assert np.allclose(ours(), hand_softmax(np.array(params), x, targets), rtol=1e-9)
+    compare(
+        benchmark,
+        "3-class softmax cross-entropy + gradient at n=1e6, vs NumPy",
+        ours,
+        lambda: hand_softmax(np.array(params), x, targets),
+        11,
+        aim=1.5,
+    )

@@ -15,7 +15,10 @@ from derive.app.cli import main
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "examples" / "seeds"
 
-# The lessons the seeds course lacks: |u|, a saddle, Rosenbrock's valley (every notebook made).
+# The lessons the seeds course lacks: |u|, a saddle, Rosenbrock's valley, and a backpropagation
+# lesson (every notebook made). One language each: the seeds course has every page in both, and
+# what these add (bars in tables, two parameters, a long run, the graph's tables and code) is the
+# same in either; the saddle and the backpropagation lesson are the Chinese ones.
 EXTRA_COURSE = """title = "Three more"
 languages = ["zh", "en"]
 
@@ -23,6 +26,7 @@ languages = ["zh", "en"]
 title = "|w − 3| + w²/2"
 slug = "abs"
 loss = "abs(w-3) + 0.5*w**2"
+languages = ["en"]
 formats = ["ipynb"]
 
 [[lessons]]
@@ -30,6 +34,18 @@ title = "A saddle"
 slug = "saddle"
 loss = "x**2 - y**2"
 init = { x = 1, y = 0.5 }
+languages = ["zh"]
+formats = ["ipynb"]
+
+[[lessons]]
+title = "Logistic regression, node by node"
+slug = "backprop"
+kind = "backprop"
+loss = "mean(-(y*log(sigmoid(w*x + b)) + (1-y)*log(1 - sigmoid(w*x + b))))"
+data = { x = [-2, -1, 1, 3], y = [0, 0, 1, 1] }
+at = { w = 0.5, b = -0.25 }
+rows = [1, 2]
+languages = ["zh"]
 formats = ["ipynb"]
 
 [[lessons]]
@@ -39,6 +55,7 @@ loss = "(1-x)**2 + 100*(y-x**2)**2"
 init = { x = -1.5, y = 2 }
 lr = 0.0005
 steps = 200
+languages = ["en"]
 formats = ["ipynb"]
 """
 

@@ -1,7 +1,11 @@
 """A course is a book project (issue 13): `jupyter-book build` makes a site of it with no manual
 step and no warning, each lesson's page whole to its last section, each notebook a page of its
 own; mystmd reads the same project (its `myst.yml`) page by page, every section and formula in
-place. Built on copies: the courses themselves are shared by other tests."""
+place. Built on copies: the courses themselves are shared by other tests.
+
+Jupyter Book builds the four-lesson course (two parts, notebooks, a backpropagation
+lesson): its Sphinx build of the seeds' 30 pages took 20-40 s here, and every seeds page is read
+whole by myst-parser, Jupyter Book's parser (test_pages.py), and by mystmd below."""
 
 from __future__ import annotations
 
@@ -92,11 +96,31 @@ def test_one_language_course_has_chapters_without_parts(tmp_path):
     }
 
 
-def test_jupyter_book_builds_the_course_with_no_warning(seeds_course, tmp_path):
+def test_each_language_lists_only_its_own_lessons(extra_course):
+    """abs and Rosenbrock are in English only, the saddle and backpropagation in Chinese only: no
+    index or part of the book points at a page that is not there."""
+    links = {
+        language: re.findall(r"\]\(([^)]+)\)", (extra_course / f"index.{language}.md").read_text())
+        for language in ("zh", "en")
+    }
+    assert links == {
+        "zh": ["saddle/saddle.zh.md", "backprop/backprop.zh.md"],
+        "en": ["abs/abs.en.md", "rosenbrock/rosenbrock.en.md"],
+    }
+    toc = yaml.safe_load((extra_course / "_toc.yml").read_text(encoding="utf-8"))
+    chapters = [[c["file"] for c in part["chapters"]] for part in toc["parts"]]
+    # index.zh is the book's root; index.en opens the English part
+    assert chapters == [
+        ["saddle/saddle.zh", "backprop/backprop.zh"],
+        ["index.en", "abs/abs.en", "rosenbrock/rosenbrock.en"],
+    ]
+
+
+def test_jupyter_book_builds_the_course_with_no_warning(extra_course, tmp_path):
     if not JUPYTER_BOOK.exists():
         pytest.skip("jupyter-book comes with the dev extra")
     book = tmp_path / "book"
-    shutil.copytree(seeds_course, book)
+    shutil.copytree(extra_course, book)
     done = subprocess.run(
         [str(JUPYTER_BOOK), "build", str(book), "--path-output", str(tmp_path), "-W", "-q"],
         capture_output=True,
@@ -105,15 +129,17 @@ def test_jupyter_book_builds_the_course_with_no_warning(seeds_course, tmp_path):
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     site = tmp_path / "_build" / "html"
-    for slug, language in lessons(seeds_course):
-        markdown = (seeds_course / slug / f"{slug}.{language}.md").read_text(encoding="utf-8")
+    for slug, language in lessons(extra_course):
+        markdown = (extra_course / slug / f"{slug}.{language}.md").read_text(encoding="utf-8")
         page = (site / slug / f"{slug}.{language}.html").read_text(encoding="utf-8")
         heading, formula = last_section(markdown)
         assert f">{html.escape(heading, quote=False)}<" in page, (slug, language)
         assert html.escape(formula, quote=False) in page, (slug, language)
         article = page[page.index('<article class="bd-article">') : page.index("</article>")]
         assert len(re.findall(r"<h2[ >]", article)) == len(markdown_sections(markdown))
-    for notebook in seeds_course.glob("*/*.ipynb"):
+    notebooks = list(extra_course.glob("*/*.ipynb"))
+    assert len(notebooks) == 4
+    for notebook in notebooks:
         assert (site / notebook.parent.name / notebook.with_suffix(".html").name).is_file()
 
 
@@ -122,38 +148,55 @@ def test_mystmd_reads_every_page_of_both_courses(seeds_course, extra_course, tmp
     downloaded, which needs a network this machine may not have, so the pages are checked."""
     if shutil.which("node") is None or not MYST.exists():
         pytest.skip("node and mystmd (./setup.sh --dev installs them into .node/) are not here")
-    for course in (seeds_course, extra_course):
+    builds = {}
+    for course in (seeds_course, extra_course):  # both at once: node starts slowly
         project = tmp_path / course.name
         shutil.copytree(course, project)
-        done = subprocess.run(
+        builds[course] = subprocess.Popen(
             [str(MYST), "build", "--site"],
             cwd=project,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             text=True,
-            timeout=600,
             env={**os.environ, "NO_COLOR": "1"},
         )
-        log = done.stdout + done.stderr
-        assert re.search(r"Built \d+ pages", log), log[-3000:]
-        assert "⚠️" not in log and "⛔" not in log, log[-3000:]
-        content = project / "_build" / "site" / "content"
-        for slug, language in lessons(course):
-            markdown = (course / slug / f"{slug}.{language}.md").read_text(encoding="utf-8")
-            url = f"{slug}-{language}".replace(".", "-")  # mystmd's page names
-            tree = json.loads((content / f"{url}.json").read_text(encoding="utf-8"))
-            nodes = list(_walk(tree["mdast"]))
-            depths = sorted({n["depth"] for n in nodes if n["type"] == "heading"})
-            sections = [n for n in nodes if n["type"] == "heading" and n["depth"] == depths[1]]
-            assert len(sections) == len(markdown_sections(markdown)), (slug, language)
-            texts = [n["value"] for n in nodes if n["type"] == "text"]
-            assert not any("$" in t for t in texts), (slug, language)
-            heading, formula = last_section(markdown)
-            assert heading in "".join(_text(sections[-1])), (slug, language)
-            math = [n["value"] for n in nodes if n["type"] == "math"]
-            assert formula == "" or formula in math, (slug, language)
-            if (course / slug / f"{slug}-notebook.{language}.ipynb").is_file():
-                notebook = f"{slug}-notebook-{language}".replace(".", "-")
-                assert (content / f"{notebook}.json").is_file()
+    try:
+        for course, build in builds.items():
+            log = build.communicate(timeout=600)[0]
+            assert re.search(r"Built \d+ pages", log), log[-3000:]
+            assert "⚠️" not in log and "⛔" not in log, log[-3000:]
+            _check_pages(course, tmp_path / course.name / "_build" / "site" / "content")
+    finally:  # a failed check leaves no build running
+        for build in builds.values():
+            if build.poll() is None:
+                build.kill()
+                build.wait()
+
+
+def _check_pages(course: Path, content: Path) -> None:
+    """Each lesson's page as mystmd parsed it: every section, no `$` in the text, the last
+    section with its last formula; each notebook a page of its own."""
+    for slug, language in lessons(course):
+        markdown = (course / slug / f"{slug}.{language}.md").read_text(encoding="utf-8")
+        url = f"{slug}-{language}".replace(".", "-")  # mystmd's page names
+        tree = json.loads((content / f"{url}.json").read_text(encoding="utf-8"))
+        nodes = list(_walk(tree["mdast"]))
+        # mystmd keeps a title H1 that differs from the front matter's (shifting every heading
+        # one down) and lifts one that repeats it: the sections are the level under a lone top
+        headings = [n for n in nodes if n["type"] == "heading"]
+        top = min(n["depth"] for n in headings)
+        lone = sum(n["depth"] == top for n in headings) == 1 and headings[0]["depth"] == top
+        sections = [n for n in headings if n["depth"] == top + lone]
+        assert len(sections) == len(markdown_sections(markdown)), (slug, language)
+        texts = [n["value"] for n in nodes if n["type"] == "text"]
+        assert not any("$" in t for t in texts), (slug, language)
+        heading, formula = last_section(markdown)
+        assert heading in "".join(_text(sections[-1])), (slug, language)
+        math = [n["value"] for n in nodes if n["type"] == "math"]
+        assert formula == "" or formula in math, (slug, language)
+        if (course / slug / f"{slug}-notebook.{language}.ipynb").is_file():
+            notebook = f"{slug}-notebook-{language}".replace(".", "-")
+            assert (content / f"{notebook}.json").is_file()
 
 
 def _walk(node):

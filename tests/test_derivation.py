@@ -220,3 +220,115 @@ def test_scalar_path_uses_the_stable_forms_too():
         differentiate(parse_loss("-log(sigmoid(w)) - log(1 - sigmoid(b))"))
     )(-1000.0, 1000.0)
     assert (loss, dw, db) == (2000.0, -1.0, 1.0)
+
+
+# -- end forms a teacher would print (issue 16) -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "param", "printed"),
+    [
+        ("log(sigma) + (y - mu)**2/(2*sigma**2)", "sigma", "1/σ − (y − μ)²/σ³"),
+        ("tanh(w*x)", "w", "x (1 − tanh(w x)²)"),
+        ("tanh(w)", "w", "1 − tanh(w)²"),
+        ("exp(w + b) + w**2", "w", "2w + exp(w + b)"),
+        ("relu(w - 1)", "w", "𝟙[w − 1 > 0]"),
+        ("max(0, 1 - w)", "w", "−H(1 − w)"),
+        ("max(w, b, 1)", "w", "H(w; b, 1)"),
+        ("huber(w - 3)", "w", "where(|w − 3| ≤ 1, w − 3, sign(w − 3))"),
+        ("leaky_relu(w)", "w", "where(w > 0, 1, 1/100)"),
+        ("sigmoid(w)**2", "w", "2σ(w)² (1 − σ(w))"),
+        ("logsumexp(w, b)", "w", "softmax₁(w, b)"),
+        ("-log(softmax(1, w, b, 0))", "w", "softmax₁(w, b, 0) − 1"),
+        ("asin(w) + acosh(b)", "w", "1/√(1 − w²)"),
+        ("lam*w**2 + (w - 1)**2", "w", "2(λ w + w − 1)"),
+    ],
+)
+def test_end_forms_as_a_teacher_prints_them(text, param, printed):
+    loss = parse_loss(text)
+    (partial,) = [p for p in differentiate(loss).partials if p.param == param]
+    assert to_unicode(partial.textbook, loss.params) == printed
+
+
+def test_the_hinge_loss_over_data_ends_in_its_textbook_form():
+    loss = parse_loss("mean(max(0, 1 - y*(w*x + b)))", data=("x", "y"))
+    partials = differentiate(loss).partials
+    assert [to_unicode(p.textbook, loss.params) for p in partials] == [
+        "−(1/n) Σ H(1 − (w xᵢ + b) yᵢ) xᵢ yᵢ",
+        "−(1/n) Σ H(1 − (w xᵢ + b) yᵢ) yᵢ",
+    ]
+    assert to_latex(partials[0].textbook, loss.params) == (
+        r"- \frac{1}{n} \sum_{i=1}^{n} H\left(1 - \left(w x_{i} + b\right) y_{i}\right)"
+        r" x_{i} y_{i}"
+    )
+
+
+def test_the_latex_of_kinks_and_powers_of_functions():
+    w = sympy.Symbol("w", real=True)
+    loss = parse_loss("relu(w)**2 + sigmoid(w)**3 + huber(w)")
+    latex = to_latex(loss.expr, loss.params)
+    assert r"\operatorname{relu}\left(w\right)^{2}" in latex
+    assert r"\sigma\left(w\right)^{3}" in latex
+    assert to_latex(sympy.Heaviside(w, 0)) == r"\mathbb{1}\left[w > 0\right]"
+    (partial,) = differentiate(parse_loss("huber(w)")).partials
+    assert to_latex(partial.textbook) == (
+        r"\begin{cases} w & \left|w\right| \leq 1 \\ "
+        r"\operatorname{sign}{\left(w \right)} & \left|w\right| > 1 \end{cases}"
+    )
+
+
+LINEAR_MODELS = [
+    ("mean((w1*x1 + w2*x2 + b - y)**2)", lambda a, t, y: 2 / len(y) * a.T @ (a @ t - y)),
+    (
+        "mean(-(y*log(sigmoid(w1*x1 + w2*x2 + b)) + (1-y)*log(1 - sigmoid(w1*x1 + w2*x2 + b))))",
+        lambda a, t, y: a.T @ (1 / (1 + np.exp(-(a @ t))) - y) / len(y),
+    ),
+    ("sum((w1*x1 + w2*x2 - y)**2)/2", lambda a, t, y: a.T @ (a @ t - y)),
+]
+
+
+@pytest.mark.parametrize(("text", "by_hand"), LINEAR_MODELS)
+def test_the_matrix_gradient_is_the_partials_in_one_formula(text, by_hand):
+    from derive.core.vector import vector_form
+
+    rng = np.random.default_rng(5)
+    x1, x2 = rng.normal(size=7), rng.normal(size=7)
+    y = (rng.uniform(size=7) > 0.5).astype(float)
+    derivation = differentiate(parse_loss(text, data=("x1", "x2", "y")))
+    form = vector_form(derivation)
+    assert form is not None
+    ones = [np.ones(7)] if form.features[-1] is None else []
+    design = np.column_stack([x1, x2, *ones])
+    theta = rng.normal(size=design.shape[1])
+    expected = by_hand(design, theta, y)
+    # the matrix expression itself, written out for these 7 rows and evaluated
+    n = sympy.Symbol("n", integer=True, positive=True)
+    sized = form.gradient.xreplace({n: 7})
+    values = {}
+    for symbol, array in (
+        (form.design, design),
+        (form.parameters, theta[:, None]),
+        (form.targets, y[:, None]),
+    ):
+        resized = symbol.xreplace({n: 7})
+        values |= {
+            resized[i, j]: array[i, j] for i in range(array.shape[0]) for j in range(array.shape[1])
+        }
+    written = [
+        complex(e.xreplace(values).evalf(30)).real for e in sympy.Matrix(sized.as_explicit())
+    ]
+    assert written == pytest.approx(expected.tolist(), rel=1e-12)
+    # and derive's per-parameter partials, compiled
+    _, *partials = numeric(derivation)(*theta, x1, x2, y, 7)
+    assert [float(p) for p in partials] == pytest.approx(expected.tolist(), rel=1e-12)
+
+
+def test_no_matrix_form_for_what_is_not_a_linear_model():
+    from derive.core.vector import vector_form
+
+    for text in [
+        "mean((w*x**2 + b - y)**2)",
+        "mean((w*x + b - y)**4)",
+        "mean(max(0, 1 - y*(w*x+b)))",
+    ]:
+        assert vector_form(differentiate(parse_loss(text, data=("x", "y")))) is None

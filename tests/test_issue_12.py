@@ -320,7 +320,8 @@ def test_both_catalogs_have_the_same_keys_and_placeholders():
     assert sorted(zh) == sorted(en)
     for key in en:
         if isinstance(en[key], str):
-            names = lambda text: sorted(set(re.findall(r"\{(\w+)\}", text)))  # noqa: E731
+            # {name} fields, not LaTeX groups such as \text{node} or x_{i}
+            names = lambda text: sorted(set(re.findall(r"(?<![A-Za-z0-9\\^_{])\{(\w+)\}", text)))  # noqa: E731
             assert names(en[key]) == names(zh[key]), key
 
 

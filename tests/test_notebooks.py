@@ -1,6 +1,8 @@
 """Every notebook a course makes runs in a real kernel (nbclient, ipykernel): it holds the lesson's
 derivation and update rule, recomputes the step table (checked against gradient descent on
-finite differences written here), draws its figures, and its exercise checks an answer."""
+finite differences written here), draws its figures, and its exercise checks an answer. A
+scheduled lesson's notebook descends at the schedule's rates; another optimizer's shows its rule
+and says that its code, plain descent, is a comparison."""
 
 from __future__ import annotations
 
@@ -8,10 +10,12 @@ import asyncio
 import re
 from pathlib import Path
 
+import matplotlib
 import nbformat
 import numpy as np
 import pytest
 
+from derive.show.notebook import code_of
 from tests.conftest import SEEDS
 
 nbclient = pytest.importorskip("nbclient", reason="nbclient comes with the dev extra")
@@ -61,14 +65,42 @@ def descent_by_finite_differences(loss, start, lr, steps) -> list[list[float]]:
     return rows
 
 
+def code_lines(book) -> list[str]:
+    """What the notebook runs: its code cells' lines, comments and blank lines aside."""
+    lines = (
+        line.split("  #")[0].rstrip()
+        for c in book.cells
+        if c.cell_type == "code"
+        for line in c.source.splitlines()
+    )
+    return [line for line in lines if line and not line.lstrip().startswith("#")]
+
+
 @pytest.fixture(scope="module")
-def executed(seeds_course, extra_course):
-    """Every notebook of both courses, run two at a time, each in its own kernel."""
+def notebooks(seeds_course, extra_course) -> list[Path]:
+    """Every gradient-descent notebook of both courses: the seeds' three lessons in zh and en,
+    three more in one. (The backpropagation notebook's PyTorch code: test_backprop_torch.py.)"""
     paths = sorted([*seeds_course.glob("*/*.ipynb"), *extra_course.glob("*/*.ipynb")])
-    assert {p.parent.name for p in paths} == set(LOSSES) and len(paths) == 12
+    paths = [p for p in paths if p.parent.name != "backprop"]
+    assert {p.parent.name for p in paths} == set(LOSSES) and len(paths) == 9
+    return paths
+
+
+@pytest.fixture(scope="module")
+def executed(notebooks):
+    """One notebook per lesson, run two at a time, each in its own kernel: where a lesson has
+    both languages, its notebooks run the same code (test_a_lesson_s_notebooks_run_the_same_code),
+    so the English one runs for both."""
+    paths = [p for p in notebooks if p.name.endswith(".en.ipynb") or _alone(p)]
+    assert len(paths) == len(LOSSES)
     books = {path: nbformat.read(str(path), as_version=4) for path in paths}
     asyncio.run(_run_all(list(books.values())))
     return books
+
+
+def _alone(path: Path) -> bool:
+    """The lesson's only notebook."""
+    return len(list(path.parent.glob("*.ipynb"))) == 1
 
 
 async def _run_all(books, at_once: int = 2) -> None:
@@ -83,13 +115,14 @@ async def _run_all(books, at_once: int = 2) -> None:
 
 
 def printed(book) -> str:
-    return "".join(
-        output.get("text", "")
-        for cell in book.cells
-        if cell.cell_type == "code"
-        for output in cell.outputs
-        if output.output_type == "stream"
-    )
+    """What the run printed, cell after cell."""
+    return "".join(cell_printed(cell) for cell in book.cells)
+
+
+def cell_printed(cell) -> str:
+    if cell.cell_type != "code":
+        return ""
+    return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
 
 
 def test_every_notebook_runs_and_recomputes_the_table(executed):
@@ -132,18 +165,28 @@ def test_every_notebook_holds_the_lesson_s_derivation_and_update_rule(executed):
         assert missing == [], path
 
 
+def test_a_lesson_s_notebooks_run_the_same_code(notebooks):
+    by_lesson: dict[str, list] = {}
+    for path in notebooks:
+        by_lesson.setdefault(path.parent.name, []).append(nbformat.read(str(path), as_version=4))
+    pairs = [books for books in by_lesson.values() if len(books) == 2]
+    assert len(pairs) == 3
+    for zh, en in pairs:
+        assert code_lines(zh) == code_lines(en) and len(code_lines(en)) > 40
+
+
 def test_the_exercise_checks_the_first_step(seeds_course):
     path = seeds_course / "seed-000-parabola" / "seed-000-parabola-notebook.en.ipynb"
     answers = {"[0.6]": "True", "[0.5]": "False"}  # w₁ = 0 − 0.1 · 2(0 − 3) = 0.6
-    books = []
-    for answer in answers:
-        book = nbformat.read(str(path), as_version=4)
-        cell = next(c for c in book.cells if c.source.startswith("my_next = None"))
-        cell.source = cell.source.replace("my_next = None", f"my_next = {answer}", 1)
-        books.append(book)
-    asyncio.run(_run_all(books))
-    for book, verdict in zip(books, answers.values(), strict=True):
-        assert printed(book).splitlines()[-1] == verdict
+    book = nbformat.read(str(path), as_version=4)
+    at = next(k for k, c in enumerate(book.cells) if c.source.startswith("my_next = None"))
+    exercise = book.cells.pop(at)
+    for k, answer in enumerate(answers):  # the cell twice, each answer in turn: one kernel
+        cell = nbformat.v4.new_code_cell(exercise.source.replace("None", answer, 1), id=f"a{k}")
+        book.cells.insert(at + k, cell)
+    asyncio.run(_run_all([book]))
+    verdicts = [cell_printed(book.cells[at + k]).strip() for k in range(len(answers))]
+    assert verdicts == list(answers.values())
 
 
 def test_notebooks_are_named_apart_from_the_lesson_s_pages(seeds_course):
@@ -151,3 +194,42 @@ def test_notebooks_are_named_apart_from_the_lesson_s_pages(seeds_course):
         slug, language = path.parent.name, path.name.split(".")[-2]
         assert path.name == f"{slug}-notebook.{language}.ipynb"
         assert (path.parent / f"{slug}.{language}.md").is_file()
+
+
+def run_code(book) -> dict:
+    """The notebook's code run in this process, figures drawn off screen."""
+    matplotlib.use("Agg")
+    namespace: dict = {}
+    exec(compile(code_of(book), "notebook", "exec"), namespace)  # derive's generated code
+    return namespace
+
+
+def test_a_scheduled_lesson_s_notebook_descends_at_the_schedule_s_rates(tmp_path, derive_cli):
+    out = tmp_path / "step"
+    schedule = ["--lr", "0.4", "--steps", "6", "--schedule", "step:step_size=2,gamma=0.5"]
+    args = ["--format", "ipynb", "--lang", "en", "--sections", "table", "--out", str(out)]
+    assert derive_cli("lesson", "--loss", "(w-3)**2", *schedule, *args).code == 0
+    w, expected = 0.0, [0.0]
+    for t in range(6):  # StepLR: 0.4 halved every two steps
+        w -= 0.4 * 0.5 ** (t // 2) * 2 * (w - 3)
+        expected.append(w)
+    namespace = run_code(nbformat.read(str(out / "lesson-notebook.en.ipynb"), as_version=4))
+    assert namespace["history"][:, 0] == pytest.approx(expected, rel=1e-12)
+
+
+def test_another_optimizer_s_notebook_shows_its_rule_and_compares_plain_descent(
+    tmp_path, derive_cli
+):
+    out = tmp_path / "adam"
+    args = ["--format", "ipynb", "--lang", "en", "--sections", "table", "--out", str(out)]
+    run = ["--optimizer", "adam", "--lr", "0.1", "--steps", "5"]
+    assert derive_cli("lesson", "--loss", "(w-3)**2", *run, *args).code == 0
+    book = nbformat.read(str(out / "lesson-notebook.en.ipynb"), as_version=4)
+    markdown = "\n".join(c.source for c in book.cells if c.cell_type == "markdown")
+    assert "torch.optim.Adam" in markdown and r"\widehat{m_t}" in markdown
+    assert "plain gradient descent at the same learning rate, $\\eta = 0.1$" in markdown
+    w, expected = 0.0, [0.0]
+    for _ in range(5):  # what the code runs: plain descent, said to differ from the table
+        w -= 0.1 * 2 * (w - 3)
+        expected.append(w)
+    assert run_code(book)["history"][:, 0] == pytest.approx(expected, rel=1e-12)

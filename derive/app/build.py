@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
+from derive.app.output import MARKER, write_folder
 from derive.app.parallel import in_parallel
 from derive.core.derivation import Derivation
 from derive.core.descend import Trace
 from derive.core.experiments import run_experiments
 from derive.show import figures
-from derive.show.book import portable
+from derive.show.backprop import graph_figure
+from derive.show.book import notebook_name, portable
 from derive.show.catalog import LANGUAGES, messages
 from derive.show.html import markdown_to_html
 from derive.show.lesson import (
@@ -27,7 +27,7 @@ from derive.show.lesson import (
     lesson_view,
     render_markdown,
 )
-from derive.show.notebook import notebook, notebook_name, write_notebook
+from derive.show.notebook import notebook, write_notebook
 from derive.show.report import ClassReport, class_csv, class_markdown
 
 
@@ -52,6 +52,7 @@ def build_lesson(
     name: str = "lesson",
     with_notebook: bool = False,
     position: int | None = None,
+    force: bool = False,
 ) -> list[Path]:
     """Write the lesson into `out` atomically: all files appear at once, or none change.
 
@@ -71,6 +72,9 @@ def build_lesson(
         words = figure_words(language, experiments, trace)
         with figures.styled(language):
             made = figures.lesson_figures(derivation, trace, experiments, words, data, chosen)
+            if "backprop" in chosen and experiments.graph is not None:
+                drawing = messages(language)["backprop"]["figure"]
+                made["backprop"] = graph_figure(experiments.graph, drawing)
         figures.render(made, staging / relative, figure_formats, language)
         paths = {name: (relative / f"{name}.png").as_posix() for name in made}
         view = lesson_view(derivation, trace, experiments, language, paths, chosen, claims)
@@ -90,12 +94,19 @@ def build_lesson(
             for language in languages:
                 write(staging, language)
 
-    write_folder(out, write_all)
-    return sorted(p.relative_to(out.parent) for p in out.rglob("*") if p.is_file())
+    write_folder(out, write_all, force)
+    return sorted(
+        p.relative_to(out.parent) for p in out.rglob("*") if p.is_file() and p.name != MARKER
+    )
 
 
 def write_report(
-    report: ClassReport, derivation: Derivation, wrt: str, out: Path, languages: tuple[str, ...]
+    report: ClassReport,
+    derivation: Derivation,
+    wrt: str,
+    out: Path,
+    languages: tuple[str, ...],
+    force: bool = False,
 ) -> list[Path]:
     """grades.csv and report.<lang>.md/.html, written atomically into `out`."""
     out = Path(out)
@@ -112,28 +123,5 @@ def write_report(
 
         in_parallel(write, languages)
 
-    write_folder(out, write_all)
-    return sorted(p for p in out.iterdir())
-
-
-def write_folder(out: Path, write) -> None:
-    """write(staging) fills a new folder beside `out`, which then replaces `out` whole."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        write(staging)
-        _replace(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
-def _replace(staging: Path, out: Path) -> None:
-    """Swap the finished folder in; the old lesson stays intact until the new one is whole."""
-    if out.exists():
-        retired = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-        out.rename(retired / out.name)
-        staging.rename(out)
-        shutil.rmtree(retired, ignore_errors=True)
-    else:
-        staging.rename(out)
+    write_folder(out, write_all, force)
+    return sorted(p for p in out.iterdir() if p.name != MARKER)

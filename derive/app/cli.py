@@ -22,6 +22,9 @@ from derive.app.course import Outcome, build_course, read_course
 from derive.app.data import load_data
 from derive.app.files import read_submissions
 from derive.app.grading import grade_many
+from derive.app.output import write_folder
+from derive.app.parallel import in_parallel
+from derive.core.backprop import another_point, backprop
 from derive.core.check import check, parse_answer
 from derive.core.derivation import differentiate
 from derive.core.descend import Trace, descend
@@ -29,13 +32,14 @@ from derive.core.errors import DeriveError
 from derive.core.facts import measure
 from derive.core.landscape import landscape
 from derive.core.optimizers import DEFAULTS, Optimizer
-from derive.core.parse import parse_expression, parse_loss
+from derive.core.parse import one_hot_targets, parse_loss, parse_number, to_float
 from derive.core.schedules import SCHEDULES, parse_schedule
 from derive.core.symbols import to_text
-from derive.show.catalog import LANGUAGES
+from derive.show.backprop import backprop_json, backprop_text, write_backprop
+from derive.show.catalog import LANGUAGES, messages
 from derive.show.contracts import behaviour_json, trace_json
 from derive.show.explain import render_diff
-from derive.show.lesson import SECTIONS
+from derive.show.lesson import SECTIONS, WORKED_STEPS
 from derive.show.printing import hazard_text, number, unicode_name
 from derive.show.report import ClassReport, verdict_json, verdict_text
 
@@ -129,6 +133,13 @@ def _add_loss_arguments(command: argparse.ArgumentParser, init: bool = True) -> 
     command.add_argument("--loss", required=True, help='the loss, e.g. "(w-3)**2"')
     command.add_argument("--data", help='a CSV file with a header row, or "x=1,2,3; y=2,3,4"')
     command.add_argument("--params", type=_names, help="parameters, e.g. w,b (default: free names)")
+    command.add_argument(
+        "--const",
+        action="append",
+        default=[],
+        help="named constants, e.g. lam=0.1 (repeat, or lam=0.1,delta=2); "
+        "with --params, every other name is a constant",
+    )
     if init:
         command.add_argument("--init", default="", help='start, e.g. "w=0,b=0" (default: all 0)')
 
@@ -170,6 +181,30 @@ OPTIMIZER_SWITCHES = {
 }
 
 
+def _add_optimizer_arguments(command: argparse.ArgumentParser) -> None:
+    """The optimizer, its options with torch's names, and a learning-rate schedule."""
+    command.add_argument("--optimizer", choices=tuple(DEFAULTS), default="sgd")
+    command.add_argument("--lr", type=_positive_float, help="learning rate (sgd 0.1; else torch's)")
+    for flag, (dest, kind, text) in OPTIMIZER_FLAGS.items():
+        command.add_argument(flag, dest=dest, type=kind, help=text)
+    for flag, (dest, text) in OPTIMIZER_SWITCHES.items():
+        command.add_argument(flag, dest=dest, action="store_true", default=None, help=text)
+    command.add_argument(
+        "--schedule",
+        metavar="NAME[:ARG=VALUE,...]",
+        help=f"learning-rate schedule ({', '.join(SCHEDULES)}), e.g. cosine:T_max=50",
+    )
+
+
+def _optimizer_of(args: argparse.Namespace) -> tuple[Optimizer, object]:
+    """The optimizer and the schedule the flags ask for."""
+    options = {dest: getattr(args, dest) for dest, *_ in OPTIMIZER_FLAGS.values()}
+    options |= {dest: getattr(args, dest) for dest, _ in OPTIMIZER_SWITCHES.values()}
+    optimizer = Optimizer.make(args.optimizer, lr=args.lr, **options)
+    schedule = parse_schedule(args.schedule) if args.schedule is not None else None
+    return optimizer, schedule
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="derive", description="From a loss expression to a gradient-descent lesson."
@@ -178,10 +213,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     lesson = commands.add_parser("lesson", help="write a lesson (Markdown and HTML, zh and en)")
     _add_loss_arguments(lesson)
-    lesson.add_argument("--lr", type=_positive_float, default=0.1, help="learning rate η (0.1)")
+    _add_optimizer_arguments(lesson)
     lesson.add_argument("--steps", type=_step_count, default=20, help="iterations (20)")
     lesson.add_argument("--lang", choices=tuple(LANGUAGE_CHOICES), default="all")
     lesson.add_argument("--out", type=Path, help="folder to write (default: output/<slug>)")
+    lesson.add_argument(
+        "--force",
+        action="store_true",
+        help="write into a folder derive did not make (its files are kept)",
+    )
     lesson.add_argument(
         "--sections", type=_sections, help=f"only these, e.g. table,rates ({', '.join(SECTIONS)})"
     )
@@ -210,11 +250,21 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print the verdict as JSON")
     check.add_argument("--jobs", type=_jobs, default=None, help="processes for --answers (cores)")
     check.add_argument("--out", type=Path, help="report folder for --answers")
+    check.add_argument(
+        "--force",
+        action="store_true",
+        help="write into a folder derive did not make (its files are kept)",
+    )
 
     course = commands.add_parser("course", help="build every lesson of a course spec (TOML)")
     course.add_argument("spec", type=Path, help="the course spec, e.g. examples/seeds/course.toml")
     course.add_argument("--jobs", type=_jobs, default=None, help="lessons built at once (cores)")
     course.add_argument("--out", type=Path, help="folder to write (default: output/<spec name>)")
+    course.add_argument(
+        "--force",
+        action="store_true",
+        help="write into a folder derive did not make (its files are kept)",
+    )
     course.add_argument("--format", choices=("ipynb",), help="also write every lesson's notebook")
 
     descend_ = commands.add_parser("descend", help="run gradient descent; print or --json")
@@ -224,55 +274,115 @@ def build_parser() -> argparse.ArgumentParser:
     length.add_argument("--epochs", type=_step_count, help="passes over the data")
     descend_.add_argument("--batch-size", type=_batch_size, help="N or full (default full)")
     descend_.add_argument("--seed", type=_seed, help="seed of the mini-batch order (default 0)")
-    descend_.add_argument("--optimizer", choices=tuple(DEFAULTS), default="sgd")
-    descend_.add_argument(
-        "--lr", type=_positive_float, help="learning rate (sgd 0.1; else torch's)"
-    )
-    for flag, (dest, kind, text) in OPTIMIZER_FLAGS.items():
-        descend_.add_argument(flag, dest=dest, type=kind, help=text)
-    for flag, (dest, text) in OPTIMIZER_SWITCHES.items():
-        descend_.add_argument(flag, dest=dest, action="store_true", default=None, help=text)
-    descend_.add_argument(
-        "--schedule",
-        metavar="NAME[:ARG=VALUE,...]",
-        help=f"learning-rate schedule ({', '.join(SCHEDULES)}), e.g. cosine:T_max=50",
-    )
+    _add_optimizer_arguments(descend_)
     descend_.add_argument("--tol", type=_nonnegative_float, help="stop when |gradient| ≤ tol")
     descend_.add_argument("--json", action="store_true", help="print the JSON trace")
+
+    backprop_ = commands.add_parser(
+        "backprop", help="the computational graph: forward and backward passes, checked"
+    )
+    _add_loss_arguments(backprop_, init=False)
+    backprop_.add_argument("--at", default="", help='the point, e.g. "w=0.5,b=0" (default: all 0)')
+    batch = backprop_.add_mutually_exclusive_group()
+    batch.add_argument("--row", type=_row, help="one row of the data, 1-based")
+    batch.add_argument("--rows", type=_rows, help="a small batch, e.g. 1-3 or 2,5 (default: all)")
+    backprop_.add_argument("--lang", choices=tuple(LANGUAGE_CHOICES), default=None)
+    shown = backprop_.add_mutually_exclusive_group()
+    shown.add_argument("--json", action="store_true", help="print the graph as JSON")
+    shown.add_argument("--out", type=Path, help="write the lesson (Markdown, HTML, figure) here")
+    backprop_.add_argument(
+        "--force",
+        action="store_true",
+        help="write into a folder derive did not make (its files are kept)",
+    )
+    backprop_.add_argument("--format", choices=("ipynb",), help="with --out: also a notebook")
     return parser
 
 
-def parse_start(text: str, params: tuple[str, ...]) -> dict[str, float]:
-    """--init "w=0,b=-1.5": each value goes through the safe parser and must be a number."""
+def _row(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a row number from 1, not {text!r}")
+    return int(text)
+
+
+def _rows(text: str) -> tuple[int, ...]:
+    """1-3 or 1,4,5: the rows of a batch."""
+    first, dash, last = text.partition("-")
+    if dash:
+        start, end = _row(first.strip()), _row(last.strip())
+        if end < start or end - start > 100:
+            raise argparse.ArgumentTypeError(f"not a range of rows: {text!r}")
+        return tuple(range(start, end + 1))
+    return tuple(_row(part.strip()) for part in text.split(","))
+
+
+def _pairs(texts: list[str], flag: str) -> list[tuple[str, str]]:
+    """["w=0,b=-1.5", "c=2"] → [("w", "0"), ("b", "-1.5"), ("c", "2")]."""
+    pairs = []
+    for text in texts:
+        for item in filter(None, (part.strip() for part in text.split(","))):
+            name, equals, value = item.partition("=")
+            if not equals or not name.strip() or not value.strip():
+                raise DeriveError(f"{flag} expects name=value pairs, got {item!r}")
+            pairs.append((name.strip(), value.strip()))
+    return pairs
+
+
+def parse_start(text: str, params: tuple[str, ...], flag: str = "--init") -> dict[str, float]:
+    """--init "w=0,b=-1.5": each value goes through the safe parser, within its limits (degree,
+    digits: exp(exp(20)) is refused, not evaluated), and must be a finite real number."""
     start = dict.fromkeys(params, 0.0)
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        name, equals, value = item.partition("=")
-        name = name.strip()
-        if not equals or not name:
-            raise DeriveError(f"--init expects name=value pairs, got {item!r}")
+    for name, value in _pairs([text], flag):
         if name not in start:
             raise DeriveError(
-                f"--init sets {name!r}, which is not a parameter ({', '.join(params)})"
+                f"{flag} sets {name!r}, which is not a parameter ({', '.join(params)})"
             )
-        number = parse_expression(value.strip())
-        if not number.is_number or not number.is_real:
-            raise DeriveError(f"--init {name}: {value.strip()!r} is not a real number")
-        start[name] = float(number)
-        if not math.isfinite(start[name]):
-            raise DeriveError(f"--init {name}: {value.strip()!r} is not finite")
+        start[name] = to_float(parse_number(value, f"{flag} {name}"), f"{flag} {name}")
     return start
 
 
-def _problem(args: argparse.Namespace):
-    """The loss, its data and its start, from the arguments every command shares."""
+def parse_constants(texts: list[str]) -> dict:
+    """--const lam=0.1: exact values (0.1 is 1/10), through the same parser and limits."""
+    constants = {}
+    for name, value in _pairs(texts, "--const"):
+        if name in constants:
+            raise DeriveError(f"--const {name} is given twice")
+        number = parse_number(value, f"--const {name}")
+        to_float(number, f"--const {name}")
+        constants[name] = number
+    return constants
+
+
+def _problem(args: argparse.Namespace, values_needed: bool = True):
+    """The loss, its data and its start, from the arguments every command shares. Commands
+    that compute (`values_needed`) refuse constants without a value."""
     data = load_data(args.data) if args.data else {}
     if args.params:
         clashing = [name for name in args.params if name in data]
         if clashing:
             raise DeriveError(f"{', '.join(clashing)} is both a data column and a parameter")
-    loss = parse_loss(args.loss, params=args.params, data=tuple(data))
+    constants = parse_constants(args.const)
+    loss = parse_loss(args.loss, params=args.params, data=tuple(data), constants=constants)
+    if values_needed and loss.missing_values:
+        name = loss.missing_values[0]
+        raise DeriveError(
+            f"{name} is a constant of the loss (not in --params): give its value with "
+            f"--const {name}=..."
+        )
+    if data:
+        loss = one_hot_targets(loss, data)
+    for name, reason in loss.flagged if values_needed else ():  # diff prints them itself
+        print(f"derive: note: {_FLAGGED[reason].format(name=name)}", file=sys.stderr)
     start = parse_start(getattr(args, "init", ""), loss.params)
     return loss, {name: data[name] for name in loss.data}, start
+
+
+_FLAGGED = {
+    "hyperparameter": "{name} looks like a constant but is descended on; if it is one, "
+    "give --const {name}=...",
+    "row_count": "{name} divides the sum over the data like a row count but is descended on; "
+    "write n for the number of rows, or give --const {name}=...",
+}
 
 
 def _defined_at_start(trace: Trace) -> None:
@@ -287,8 +397,16 @@ def _defined_at_start(trace: Trace) -> None:
 def run_lesson(args: argparse.Namespace) -> int:
     loss, data, start = _problem(args)
     derivation = differentiate(loss)
-    optimizer = Optimizer.make("sgd", lr=args.lr)
-    trace = descend(derivation, start, optimizer, args.steps, data=data)
+    optimizer, schedule = _optimizer_of(args)
+    trace = descend(
+        derivation,
+        start,
+        optimizer,
+        args.steps,
+        data=data,
+        schedule=schedule,
+        worked_steps=WORKED_STEPS,
+    )
     _defined_at_start(trace)
     out = args.out or Path("output") / slug(args.loss)
     formats = ("png", "svg") if args.svg else ("png",)
@@ -303,6 +421,7 @@ def run_lesson(args: argparse.Namespace) -> int:
         start,
         args.sections,
         with_notebook=args.format == "ipynb",
+        force=args.force,
     )
     if args.open:
         for language in languages:
@@ -314,18 +433,19 @@ def run_lesson(args: argparse.Namespace) -> int:
 
 
 def run_diff(args: argparse.Namespace) -> int:
-    loss, _, _ = _problem(args)
+    loss, _, _ = _problem(args, values_needed=False)
     unknown = [name for name in args.wrt or () if name not in loss.params]
     if unknown:
         raise DeriveError(f"--wrt {', '.join(unknown)}: not a parameter ({', '.join(loss.params)})")
     derivation = differentiate(loss)
-    shape = None if loss.data else landscape(derivation)
+    solvable = not loss.data and not loss.missing_values
+    shape = landscape(derivation) if solvable else None
     print(render_diff(derivation, shape, args.lang, args.format, args.wrt))
     return 0
 
 
 def run_check(args: argparse.Namespace) -> int:
-    loss, _, _ = _problem(args)
+    loss, _, _ = _problem(args, values_needed=False)
     if args.wrt not in loss.params:
         raise DeriveError(f"--wrt {args.wrt}: not a parameter ({', '.join(loss.params)})")
     derivation = differentiate(loss)
@@ -347,7 +467,7 @@ def run_check(args: argparse.Namespace) -> int:
     out = args.out or Path("output") / f"check-{slug(args.loss)}-{args.wrt}"
     languages = LANGUAGE_CHOICES[args.lang or "all"]
     for path in write_report(
-        ClassReport(submissions, graded), derivation, args.wrt, out, languages
+        ClassReport(submissions, graded), derivation, args.wrt, out, languages, args.force
     ):
         print(path)
     return 0
@@ -383,7 +503,7 @@ def run_course(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     total = len(course.lessons) + len(course.problems)
     print(f"derive: {total} lessons, {jobs} at a time, into {out}", file=sys.stderr)
-    outcomes = build_course(course, out, jobs, _outcome_line)
+    outcomes = build_course(course, out, jobs, _outcome_line, force=args.force)
     counts = {s: sum(o.status == s for o in outcomes) for s in ("built", "skipped", "failed")}
     summary = ", ".join(f"{n} {s}" for s, n in counts.items())
     print(
@@ -404,10 +524,7 @@ def _outcome_line(outcome: Outcome) -> None:
 
 def run_descend(args: argparse.Namespace) -> int:
     loss, data, start = _problem(args)
-    options = {dest: getattr(args, dest) for dest, *_ in OPTIMIZER_FLAGS.values()}
-    options |= {dest: getattr(args, dest) for dest, _ in OPTIMIZER_SWITCHES.values()}
-    optimizer = Optimizer.make(args.optimizer, lr=args.lr, **options)
-    schedule = parse_schedule(args.schedule) if args.schedule is not None else None
+    optimizer, schedule = _optimizer_of(args)
     if args.epochs is not None and not data:
         raise DeriveError("--epochs counts passes over data: give --data, or use --steps")
     steps = args.steps if args.steps is not None or args.epochs is not None else 20
@@ -474,11 +591,13 @@ def trace_table(trace: Trace, head: int = 10, tail: int = 3) -> str:
     hazard = trace.hazard
     if hazard is not None and hazard.kind != "overflow":
         operation, where = hazard_text(hazard, trace.param_names, "row {row}")
-        lines.append(
-            f"{operation} is not defined there: {where}"
-            if trace.status == "diverged"
-            else f"{operation} is not differentiable at {where}: the subgradient 0 was used"
-        )
+        if trace.status == "diverged":
+            lines.append(f"{operation} is not defined there: {where}")
+        else:  # a kink met: which derivative was used there, as PyTorch does
+            convention = messages("en")["conventions"][hazard.convention]
+            lines.append(
+                f"{operation} is not differentiable at {where} (step {hazard.step}): {convention}"
+            )
     return "\n".join(lines)
 
 
@@ -491,12 +610,45 @@ def _call(name: str, arguments: dict) -> str:
     return f"{name}({', '.join(shown)})"
 
 
+def run_backprop(args: argparse.Namespace) -> int:
+    loss, data, _ = _problem(args)
+    point = parse_start(args.at, loss.params, "--at")
+    graph = backprop(differentiate(loss), point, data, rows=args.rows, row=args.row)
+    if args.format and args.out is None:
+        raise DeriveError("--format ipynb writes a file: give --out DIR")
+    if args.json:
+        print(json.dumps(backprop_json(graph), ensure_ascii=False))
+        return 0
+    if args.out is None:
+        if args.lang == "all":
+            raise DeriveError("--lang all is for --out: choose zh or en")
+        print(backprop_text(graph, args.lang or "en"))
+        return 0
+    languages = LANGUAGE_CHOICES[args.lang or "all"]
+    exercise = another_point(graph, data)
+    notebook = args.format == "ipynb"
+
+    def write(staging: Path) -> None:  # one forked process a language, as a lesson's
+        in_parallel(
+            lambda language: write_backprop(
+                graph, exercise, staging, (language,), notebook=notebook
+            ),
+            languages,
+        )
+
+    write_folder(args.out, write, args.force)
+    for path in sorted(p for p in args.out.rglob("*") if p.is_file()):
+        print(path)
+    return 0
+
+
 COMMANDS = {
     "lesson": run_lesson,
     "diff": run_diff,
     "check": run_check,
     "course": run_course,
     "descend": run_descend,
+    "backprop": run_backprop,
 }
 
 

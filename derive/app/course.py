@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import time
 import tomllib
@@ -31,16 +32,21 @@ import numpy as np
 from derive.app.build import build_lesson
 from derive.app.data import load_data
 from derive.app.files import read_text
+from derive.app.output import claim_folder, record, write_file, write_folder
 from derive.app.parallel import map_forked
+from derive.core.backprop import another_point, backprop
 from derive.core.derivation import differentiate
-from derive.core.descend import Optimizer, descend
+from derive.core.descend import descend
 from derive.core.errors import DeriveError
-from derive.core.parse import parse_expression, parse_loss
-from derive.show.book import BookLesson, BookPart, book_files
+from derive.core.optimizers import DEFAULTS, Optimizer
+from derive.core.parse import one_hot_targets, parse_loss, parse_number, to_float
+from derive.core.schedules import Schedule, parse_schedule
+from derive.show.backprop import write_backprop
+from derive.show.book import BookLesson, BookPart, book_files, notebook_name
 from derive.show.catalog import LANGUAGES, environment, messages
+from derive.show.escape import markdown_text
 from derive.show.html import markdown_to_html
-from derive.show.lesson import SECTIONS, Claim
-from derive.show.notebook import notebook_name
+from derive.show.lesson import SECTIONS, WORKED_STEPS, Claim
 
 HASH_FILE = ".derive-build"
 KEYS = {
@@ -58,7 +64,15 @@ KEYS = {
     "claims",
     "slug",
     "formats",
+    "options",
+    "schedule",
+    "kind",
+    "at",
+    "row",
+    "rows",
+    "consts",
 }
+KINDS = ("lesson", "backprop")  # a gradient-descent lesson, or a backpropagation lesson
 FORMATS = ("html", "ipynb")  # Markdown is always written
 
 
@@ -91,6 +105,8 @@ class Outcome:
     status: str  # "built" | "skipped" | "failed"
     seconds: float
     message: str = ""
+    document: str = "lesson"  # the pages' name, <document>.<lang>.md|html: the lesson's slug
+    languages: tuple[str, ...] = ()  # the languages it is written in (none: a spec's problem)
 
 
 def read_course(path: Path, extra_formats: tuple[str, ...] = ()) -> Course:
@@ -150,11 +166,9 @@ def _validated(entry, where: str, folder: Path, languages: tuple[str, ...]) -> L
     for key in ("title", "loss"):
         if not isinstance(entry.get(key), str) or not entry[key].strip():
             raise DeriveError(f"{key} must be a non-empty string")
-    if entry.get("optimizer", "sgd") != "sgd":
-        raise DeriveError(
-            'a lesson\'s worked steps are plain gradient descent (optimizer = "sgd"); '
-            "the optimizers section compares the others"
-        )
+    if entry.get("kind", "lesson") not in KINDS:
+        raise DeriveError(f"kind must be one of {', '.join(KINDS)}, not {entry['kind']!r}")
+    _optimizer_of(entry)  # checked here, so that a bad one fails this lesson alone
     for key in ("sections", "languages", "formats"):
         allowed = {"sections": SECTIONS, "languages": LANGUAGES, "formats": FORMATS}[key]
         value = entry.get(key, [])
@@ -196,41 +210,59 @@ def build_one(lesson: LessonSpec, course: Course, out: Path, derive_hash: str) -
     started = time.perf_counter()
     folder = out / lesson.slug
     languages = tuple(lesson.entry.get("languages") or course.languages)
+    named = (lesson.slug, lesson.title, lesson.where)
     try:
         digest = lesson_hash(lesson, languages, derive_hash)
         stamp = folder / HASH_FILE
         if stamp.is_file() and stamp.read_text() == digest:
-            return Outcome(
-                lesson.slug, lesson.title, lesson.where, "skipped", time.perf_counter() - started
-            )
+            seconds = time.perf_counter() - started
+            return Outcome(*named, "skipped", seconds, "", lesson.slug, languages)
         _build(lesson, languages, folder)
-        stamp.write_text(digest)
-        return Outcome(
-            lesson.slug, lesson.title, lesson.where, "built", time.perf_counter() - started
-        )
+        write_file(stamp, digest)
+        seconds = time.perf_counter() - started
+        return Outcome(*named, "built", seconds, "", lesson.slug, languages)
     except DeriveError as error:
         message = str(error)
     except Exception as error:  # a bug, but one lesson's: the course goes on, and says which
         message = f"{type(error).__name__}: {error}"
-    return Outcome(
-        lesson.slug, lesson.title, lesson.where, "failed", time.perf_counter() - started, message
-    )
+    seconds = time.perf_counter() - started
+    return Outcome(*named, "failed", seconds, message, lesson.slug, languages)
 
 
 def _build(lesson: LessonSpec, languages: tuple[str, ...], folder: Path) -> None:
+    """Build the entry into `folder`, its pages named by its slug (`<slug>.<lang>.md`), its
+    notebooks apart (`<slug>-notebook.<lang>.ipynb`): one name per page in a book."""
     entry = lesson.entry
     data = _data(entry.get("data"), lesson.data_path)
     params = entry.get("params")
-    loss = parse_loss(entry["loss"], params=tuple(params) if params else None, data=tuple(data))
+    loss = parse_loss(
+        entry["loss"],
+        params=tuple(params) if params else None,
+        data=tuple(data),
+        constants=_constants(entry.get("consts", {})),
+    )
+    if loss.missing_values:
+        raise DeriveError(f"{loss.missing_values[0]} is a constant: give its value in consts")
+    if data:
+        loss = one_hot_targets(loss, data)
+    if entry.get("kind", "lesson") == "backprop":
+        _build_backprop(entry, loss, data, languages, folder, lesson)
+        return
     start = _start(entry.get("init", {}), loss.params)
-    lr = entry.get("lr", 0.1)
     steps = entry.get("steps", 20)
-    if not isinstance(lr, int | float) or not lr > 0:
-        raise DeriveError(f"lr must be a positive number, not {lr!r}")
-    if not isinstance(steps, int) or not 0 <= steps <= 100_000:
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 0 <= steps <= 100_000:
         raise DeriveError(f"steps must be a whole number from 0 to 100000, not {steps!r}")
     derivation = differentiate(loss)
-    trace = descend(derivation, start, Optimizer.make("sgd", lr=float(lr)), steps, data=data)
+    optimizer, schedule = _optimizer_of(entry)
+    trace = descend(
+        derivation,
+        start,
+        optimizer,
+        steps,
+        data=data,
+        schedule=schedule,
+        worked_steps=WORKED_STEPS,
+    )
     starts = _starts(entry.get("starts"), len(loss.params))
     claims = _claims(entry.get("claims", []), loss.params)
     sections = tuple(entry.get("sections", [])) or None
@@ -251,6 +283,70 @@ def _build(lesson: LessonSpec, languages: tuple[str, ...], folder: Path) -> None
         with_notebook="ipynb" in entry.get("formats", []),
         position=lesson.position,
     )
+
+
+def _build_backprop(
+    entry, loss, data, languages: tuple[str, ...], folder: Path, lesson: LessonSpec
+) -> None:
+    """kind = "backprop": the graph at `at` (default 0), on `row` or `rows` of the data; its
+    pages named by the lesson's slug, like every page of a course."""
+    point = _start(entry.get("at", {}), loss.params)
+    row, rows = entry.get("row"), entry.get("rows")
+    if row is not None and (isinstance(row, bool) or not isinstance(row, int) or row < 1):
+        raise DeriveError(f"row must be a row number from 1, not {row!r}")
+    if rows is not None and (
+        not isinstance(rows, list)
+        or not rows
+        or any(isinstance(r, bool) or not isinstance(r, int) or r < 1 for r in rows)
+    ):
+        raise DeriveError(f"rows must be a list of row numbers from 1, not {rows!r}")
+    used = {name: data[name] for name in loss.data}
+    graph = backprop(differentiate(loss), point, used, rows=tuple(rows) if rows else None, row=row)
+    exercise = another_point(graph, used)
+    notebook = "ipynb" in entry.get("formats", [])
+    write_folder(
+        folder,
+        lambda staging: write_backprop(
+            graph,
+            exercise,
+            staging,
+            languages,
+            notebook=notebook,
+            name=lesson.slug,
+            position=lesson.position,
+        ),
+    )
+
+
+def _optimizer_of(entry: Mapping[str, object]) -> tuple[Optimizer, Schedule | None]:
+    """optimizer = "adam", options = { betas = [0.9, 0.99] }, schedule = "cosine:T_max=50":
+    torch's names, as on the command line."""
+    name = entry.get("optimizer", "sgd")
+    if not isinstance(name, str) or name not in DEFAULTS:
+        raise DeriveError(f"optimizer must be one of {', '.join(DEFAULTS)}, not {name!r}")
+    options = entry.get("options", {})
+    if not isinstance(options, dict):
+        raise DeriveError("options must be a table, e.g. options = { momentum = 0.9 }")
+    given = {}
+    for key, value in options.items():
+        if isinstance(value, list):
+            value = tuple(value)
+        kinds = (bool,) if isinstance(DEFAULTS[name].get(key), bool) else (int, float, tuple)
+        if key in DEFAULTS[name] and (
+            not isinstance(value, kinds) or (isinstance(value, bool) and kinds != (bool,))
+        ):
+            raise DeriveError(f"options.{key} must be like {DEFAULTS[name][key]!r}, not {value!r}")
+        given[key] = value
+    lr = entry.get("lr")
+    if lr is not None and (
+        isinstance(lr, bool) or not isinstance(lr, int | float) or not math.isfinite(lr) or lr <= 0
+    ):
+        raise DeriveError(f"lr must be a positive number, not {lr!r}")
+    optimizer = Optimizer.make(name, lr=None if lr is None else float(lr), **given)
+    schedule = entry.get("schedule")
+    if schedule is not None and not isinstance(schedule, str):
+        raise DeriveError('schedule must be text, e.g. schedule = "cosine:T_max=50"')
+    return optimizer, None if schedule is None else parse_schedule(schedule)
 
 
 def _data(value, path: Path | None) -> dict[str, np.ndarray]:
@@ -279,17 +375,35 @@ def _start(init, params: tuple[str, ...]) -> dict[str, float]:
     return start
 
 
-def _number(value, what: str) -> float:
+def _constants(consts) -> dict:
+    """consts = { lam = 0.1 }: exact values, through the parser's limits like --const."""
+    if not isinstance(consts, dict):
+        raise DeriveError("consts must be a table, e.g. consts = { lam = 0.1 }")
+    return {name: _exact(value, f"consts.{name}") for name, value in consts.items()}
+
+
+def _exact(value, what: str):
+    """A number from the spec, exact: 0.1 is 1/10 as in a loss."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise DeriveError(f"{what} must be a number")
-    number = parse_expression(value) if isinstance(value, str) else value
-    try:
-        result = float(number)
-    except TypeError:
-        raise DeriveError(f"{what} must be a number, not {value!r}") from None
-    if not np.isfinite(result):
+    text = repr(value) if isinstance(value, float) else str(value)
+    if isinstance(value, float) and not np.isfinite(value):
         raise DeriveError(f"{what} must be finite")
-    return result
+    number = parse_number(text, what)
+    to_float(number, what)
+    return number
+
+
+def _number(value, what: str) -> float:
+    """A number from the spec, through the same parser and limits as --init (exp(exp(20)) is
+    refused, not evaluated)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise DeriveError(f"{what} must be a number")
+    if isinstance(value, float):
+        if not np.isfinite(value):
+            raise DeriveError(f"{what} must be finite")
+        return value
+    return to_float(parse_number(str(value), what), what)
 
 
 def _starts(value, width: int) -> tuple[tuple[float, ...], ...] | None:
@@ -321,10 +435,14 @@ def _claims(value, params: tuple[str, ...]) -> tuple[Claim, ...]:
 
 
 def build_course(
-    course: Course, out: Path, jobs: int, report: Callable[[Outcome], None] | None = None
+    course: Course,
+    out: Path,
+    jobs: int,
+    report: Callable[[Outcome], None] | None = None,
+    force: bool = False,
 ) -> list[Outcome]:
     """Every lesson, in `jobs` processes; then the index of the course, per language."""
-    out.mkdir(parents=True, exist_ok=True)
+    claim_folder(out, force)
     derive_hash = fingerprint()
     outcomes = [
         Outcome("", "", where, "failed", 0.0, message) for where, message in course.problems
@@ -342,22 +460,30 @@ def build_course(
 
     outcomes += map_forked(work, list(course.lessons), jobs, arrived)
     _write_index(course, outcomes, out)
-    _write_book(course, outcomes, out)
+    written = _write_book(course, outcomes, out)
+    indexes = [
+        f"index.{language}.{kind}" for language in course.languages for kind in ("md", "html")
+    ]
+    record(out, [*indexes, *written, *(f"{o.slug}/" for o in outcomes if o.slug)])
     return outcomes
 
 
 def _write_index(course: Course, outcomes: list[Outcome], out: Path) -> None:
+    """index.<lang>.md|html: each language's index lists the lessons written in it (a problem of
+    the spec as a whole, in every index)."""
     for language in course.languages:
         words = messages(language)["course"]
+        listed = [o for o in outcomes if not o.languages or language in o.languages]
         rows = [
             {
-                "title": o.title,
+                "title": markdown_text(o.title),
                 "slug": o.slug,
+                "document": o.document,
                 "status": words["failed"] if o.status == "failed" else "",  # no run state
-                "where": o.where,
-                "message": o.message.replace("|", "\\|"),
+                "where": markdown_text(o.where),
+                "message": markdown_text(o.message),
             }
-            for o in outcomes
+            for o in listed
         ]
         for kind in ("md", "html"):
             view = {"title": course.title, "rows": rows, "link": kind, "language": language}
@@ -366,38 +492,39 @@ def _write_index(course: Course, outcomes: list[Outcome], out: Path) -> None:
             )
             path = out / f"index.{language}.{kind}"
             if kind == "md":
-                path.write_text(text, encoding="utf-8")
+                write_file(path, text)
             else:
-                links = frozenset(f"{o.slug}/{o.slug}.{language}.html" for o in outcomes if o.slug)
-                path.write_text(
-                    markdown_to_html(text, language, course.title, links=links, contents=False),
-                    encoding="utf-8",
+                links = frozenset(
+                    f"{o.slug}/{o.document}.{language}.html" for o in listed if o.slug
                 )
+                html = markdown_to_html(text, language, course.title, links=links, contents=False)
+                write_file(path, html)
 
 
 # -- the course as a book -------------------------------------------------------------------------
 
 
-def _write_book(course: Course, outcomes: list[Outcome], out: Path) -> None:
+def _write_book(course: Course, outcomes: list[Outcome], out: Path) -> list[str]:
     """`_config.yml`, `_toc.yml` (Jupyter Book 1) and `myst.yml` (mystmd) beside the index:
-    the lessons the index links, in the spec's order, each language a part of the book."""
-    shown = [o.slug for o in outcomes if o.slug and o.status != "failed"]
+    the lessons the index links, in the spec's order, each language a part of the book.
+    Returns the names written."""
+    shown = [o for o in outcomes if o.slug and o.status != "failed"]
     parts = []
     for language in course.languages:
         lessons = []
-        for slug in shown:
-            if not (out / slug / f"{slug}.{language}.md").is_file():
-                continue  # the lesson is in other languages only
-            notebook = notebook_name(slug, language)
+        for o in (o for o in shown if language in o.languages):
+            notebook = notebook_name(o.document, language)
             lessons.append(
                 BookLesson(
-                    f"{slug}/{slug}.{language}",
-                    f"{slug}/{notebook.removesuffix('.ipynb')}"
-                    if (out / slug / notebook).is_file()
+                    f"{o.slug}/{o.document}.{language}",
+                    f"{o.slug}/{notebook.removesuffix('.ipynb')}"
+                    if (out / o.slug / notebook).is_file()
                     else None,
                 )
             )
         caption = messages(language)["course"]["book_part"]
         parts.append(BookPart(language, caption, f"index.{language}", tuple(lessons)))
-    for name, text in book_files(course.title, tuple(parts)).items():
-        (out / name).write_text(text, encoding="utf-8")
+    files = book_files(course.title, tuple(parts))
+    for name, text in files.items():
+        write_file(out / name, text)
+    return sorted(files)

@@ -77,7 +77,8 @@ def parse_answer(text: str, derivation: Derivation) -> sympy.Expr:
     """The answer through the same safe parser, with the loss's parameters and data names."""
     loss = derivation.loss
     expr = parse_expression(text, loss.data, per_row=True)
-    known = set(loss.params) | (set(loss.data) | {"n", "i"} if loss.data else set())
+    known = set(loss.params) | {name for name, _ in loss.constants}
+    known |= set(loss.data) | {"n", "i"} if loss.data else set()
     unknown = sorted({s.name for s in expr.atoms(sympy.Symbol)} - known)
     if unknown:
         names = ", ".join(loss.params)
@@ -171,8 +172,26 @@ def _random_points(derivation: Derivation, rng: random.Random) -> list[Point]:
     for k in range(SAMPLES):
         rows = 2 + k % 3  # 2, 3 and 4 rows: a factor n shows
         data = tuple((name, tuple(number() for _ in range(rows))) for name in loss.data)
-        points.append(Point(tuple((name, number()) for name in loss.params), data))
+        data = _one_hot(loss, data, [rng.randrange(64) for _ in range(rows)])
+        free = tuple((name, number()) for name in (*loss.params, *loss.missing_values))
+        points.append(Point(free + _given_constants(loss), data))
     return points
+
+
+def _one_hot(loss, data: tuple, classes: list[int]) -> tuple:
+    """Target columns known to be one-hot (the derivation used y₁ + … + y_K = 1) get one-hot
+    rows at every point too: row r is of class classes[r] mod K."""
+    rows = {}
+    for group in loss.one_hot:
+        for position, name in enumerate(group):
+            rows[name] = tuple(sympy.Integer(int(c % len(group) == position)) for c in classes)
+    return tuple((name, rows.get(name, values)) for name, values in data)
+
+
+def _given_constants(loss) -> tuple[tuple[str, sympy.Expr], ...]:
+    """Named constants with a value (--const lam=0.1) keep it at every point; those without
+    one vary like the parameters."""
+    return tuple((name, value) for name, value in loss.constants if value is not None)
 
 
 def _simple_points(derivation: Derivation) -> Iterator[Point]:
@@ -188,11 +207,12 @@ def _simple_points(derivation: Derivation) -> Iterator[Point]:
                     (name, tuple(map(sympy.Integer, c)))
                     for name, c in zip(loss.data, combo, strict=True)
                 )
-                datasets.append(data)
-    values = itertools.product(SIMPLE_VALUES, repeat=len(loss.params))
+                datasets.append(_one_hot(loss, data, list(range(len(combo[0])))))
+    free = (*loss.params, *loss.missing_values)
+    values = itertools.product(SIMPLE_VALUES, repeat=len(free))
     for params in itertools.islice(values, 200):
         for data in datasets[:12]:
-            yield Point(tuple(zip(loss.params, params, strict=True)), data)
+            yield Point(tuple(zip(free, params, strict=True)) + _given_constants(loss), data)
 
 
 # -- wrong: the point and the reason ----------------------------------------------------------

@@ -18,7 +18,7 @@ import numpy as np
 
 from derive.core.derivation import Derivation
 from derive.core.errors import DeriveError
-from derive.core.hazards import Hazard, abs_at_zero, explain
+from derive.core.hazards import Hazard, explain, kink_met
 from derive.core.numeric import numeric, scalar_numeric
 from derive.core.optimizers import QUANTITIES, UPDATE_RULES, Optimizer, Quantity, documented
 from derive.core.schedules import Schedule
@@ -155,7 +155,7 @@ def descend(
     if status == "diverged":
         hazard = explain(derivation, params[-1], dict(data or {}))
     else:
-        hazard = abs_at_zero(derivation, params)
+        hazard = kink_met(derivation, params, data)
     length = len(losses)
     return Trace(
         param_names=names,

@@ -19,13 +19,16 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
+from derive.core.backprop import Graph, backprop
 from derive.core.derivation import Derivation, differentiate
-from derive.core.descend import Optimizer, Trace, descend
+from derive.core.descend import Trace, descend
 from derive.core.errors import DeriveError
 from derive.core.facts import Behaviour, Problem, behaviour, problem
 from derive.core.landscape import Kind, Landscape, StationaryPoint, landscape
 from derive.core.models import Model, model_of
+from derive.core.newton import NewtonTrace, newton
 from derive.core.numeric import hessian
+from derive.core.optimizers import Optimizer
 from derive.core.parse import Loss
 
 RATE_STEPS = 20  # at least this many steps for the comparison runs
@@ -84,8 +87,9 @@ class StartRun:
 class Experiments:
     problem: Problem
     main: Behaviour
+    plain: bool  # the lesson's optimizer is plain gradient descent (its rate may be scheduled)
     curvature: Curvature | None
-    rates: tuple[Run, ...]
+    rates: tuple[Run, ...]  # plain descent at rates from the curvature; else the lesson's own
     rate_steps: int
     optimizers: tuple[Run, ...]
     batches: tuple[Run, ...]
@@ -93,6 +97,10 @@ class Experiments:
     model: Model | None
     variant: Derivation
     rows: int  # rows of data, 0 for a loss without data
+    graph: Graph | None = None  # the loss as a computational graph at the start, when worth it
+    constant: Run | None = None  # with a schedule: the same run at the constant base rate
+    newton: NewtonTrace | None = None  # Newton's method from the same start
+    newton_behaviour: Behaviour | None = None
 
     @property
     def landscape(self) -> Landscape:
@@ -117,20 +125,31 @@ def run_experiments(
     learning_rate = float(main.optimizer.options["lr"])
     steps = max(main.steps, RATE_STEPS)
     curvature = _curvature(derivation, setting, main_behaviour)
+    plain = is_plain(main)
 
     def run(optimizer: Optimizer, count: int | None = steps, **options) -> Trace:
         return descend(derivation, start, optimizer, count, data=data, **options)
 
+    def at_rate(rate: float) -> Optimizer:
+        if plain:
+            return Optimizer.make("sgd", lr=rate)
+        return Optimizer.make(main.optimizer.name, **{**main.optimizer.options, "lr": rate})
+
     rates = tuple(
-        Run("sgd", trace, behaviour(trace, setting))
-        for rate in _rates(curvature, learning_rate)
-        for trace in [run(Optimizer.make("sgd", lr=rate))]
+        Run(main.optimizer.name, trace, behaviour(trace, setting))
+        for rate in _rates(curvature if plain else None, learning_rate)
+        for trace in [run(at_rate(rate))]
     )
     optimizers = tuple(
         Run(name, trace, behaviour(trace, setting))
-        for name, optimizer in _optimizers(learning_rate)
+        for name, optimizer in _optimizers(learning_rate, main.optimizer)
         for trace in [run(optimizer)]
     )
+    constant = None
+    if main.schedule is not None:
+        steady = run(main.optimizer, main.steps)
+        constant = Run("constant", steady, behaviour(steady, setting))
+    stepped = _newton(derivation, start, data, steps)
     batches = tuple(
         Run(name, trace, behaviour(trace, setting))
         for name, size, epochs in _batch_modes(data)
@@ -141,6 +160,7 @@ def run_experiments(
     return Experiments(
         problem=setting,
         main=main_behaviour,
+        plain=plain,
         curvature=curvature,
         rates=rates,
         rate_steps=steps,
@@ -150,7 +170,44 @@ def run_experiments(
         model=model_of(derivation) if data else None,
         variant=_variant(derivation),
         rows=len(next(iter(data.values()))) if data else 0,
+        graph=_graph(derivation, start, data),
+        constant=constant,
+        newton=stepped,
+        newton_behaviour=None if stepped is None else behaviour(stepped, setting),
     )
+
+
+PRIMITIVE = {"add", "mul", "pow", "sum"}  # arithmetic: a graph of only these shows no chain
+
+
+def _graph(derivation: Derivation, start, data) -> Graph | None:
+    """The computational graph at the start (on the first row, or on all of at most four),
+    when the loss composes a function with at least four operations in all: a chain of
+    derivatives worth following node by node."""
+    rows = len(next(iter(data.values()))) if data else 0
+    try:
+        graph = backprop(derivation, dict(start), data, row=1 if rows > 4 else None)
+    except DeriveError:
+        return None  # undefined or not differentiable at the start: no graph to show
+    operations = graph.operations
+    composed = any(node.op not in PRIMITIVE for node in operations)
+    return graph if composed and len(operations) >= 4 else None
+
+
+def is_plain(trace: Trace) -> bool:
+    """Plain gradient descent, the optimizer the thresholds 1/λ, 2/λ are about (at a constant
+    rate; a schedule only changes the rate)."""
+    options = trace.optimizer.options
+    extras = ("momentum", "weight_decay", "nesterov", "maximize", "dampening")
+    return trace.optimizer.name == "sgd" and not any(options.get(key) for key in extras)
+
+
+def _newton(derivation: Derivation, start, data, steps: int) -> NewtonTrace | None:
+    """Newton's method from the same start, when the loss has a Hessian there."""
+    stepped = newton(derivation, start, min(steps, 50), data=data)
+    if stepped.steps == 0:
+        return None  # no step could be taken: a singular or undefined Hessian at the start
+    return stepped
 
 
 def _curvature(derivation: Derivation, setting: Problem, main: Behaviour) -> Curvature | None:
@@ -198,13 +255,18 @@ def _round(value: float) -> float:
     return float(f"{value:.2g}")
 
 
-def _optimizers(learning_rate: float) -> list[tuple[str, Optimizer]]:
-    return [
+def _optimizers(learning_rate: float, own: Optimizer) -> list[tuple[str, Optimizer]]:
+    """Plain descent, momentum, Nesterov and Adam at the lesson's rate, and the lesson's own
+    optimizer when it is none of these."""
+    compared = [
         ("sgd", Optimizer.make("sgd", lr=learning_rate)),
         ("momentum", Optimizer.make("sgd", lr=learning_rate, momentum=0.9)),
         ("nesterov", Optimizer.make("sgd", lr=learning_rate, momentum=0.9, nesterov=True)),
         ("adam", Optimizer.make("adam", lr=learning_rate)),
     ]
+    if all(own != optimizer for _, optimizer in compared):
+        compared.append(("own", own))
+    return compared
 
 
 def _batch_modes(data) -> list[tuple[str, int | None, int]]:

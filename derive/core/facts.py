@@ -33,6 +33,7 @@ from derive.core.derivation import Derivation
 from derive.core.descend import Trace
 from derive.core.landscape import Kind, Landscape, Minimum, StationaryPoint, landscape, refine
 from derive.core.models import separating
+from derive.core.newton import NewtonTrace
 from derive.core.numeric import hessian
 
 CONVERGED = 1e-6  # within this fraction of the starting distance to the minimiser: converged
@@ -138,8 +139,8 @@ def problem(
     return Problem(derivation, landscape, dict(data), resolution, tuple(map(float, start)))
 
 
-def behaviour(trace: Trace, setting: Problem) -> Behaviour:
-    """The facts of one run."""
+def behaviour(trace: Trace | NewtonTrace, setting: Problem) -> Behaviour:
+    """The facts of one run (of any optimizer, or Newton's method)."""
     with np.errstate(all="ignore"):  # a diverging run's numbers overflow on the way
         return _behaviour(trace, setting)
 
@@ -159,7 +160,8 @@ def _behaviour(trace: Trace, setting: Problem) -> Behaviour:
     slopes = np.linalg.norm(trace.grad[: last + 1], axis=1)
     increases, decreases = _loss_changes(losses[: last + 1], slopes, resolution)
     final_gradient = float(np.linalg.norm(trace.grad[last])) if finite.any() else math.nan
-    stop = trace.hazard.kind if trace.status == "diverged" and trace.hazard else None
+    hazard = getattr(trace, "hazard", None)  # a Newton run has none
+    stop = hazard.kind if trace.status == "diverged" and hazard else None
     if trace.status == "diverged" and stop is None:
         stop = "overflow"
     heads_off = _heads_off(params[: last + 1], losses[: last + 1], setting.landscape, resolution)

@@ -29,7 +29,8 @@ from sympy.calculus.util import continuous_domain
 
 from derive.core.budget import attempt
 from derive.core.derivation import Derivation
-from derive.core.numeric import NUMPY_FUNCTIONS, numeric
+from derive.core.functions import as_sympy
+from derive.core.numeric import GRADIENT_OPERATIONS, NUMPY_FUNCTIONS, numeric
 from derive.core.numeric import hessian as numeric_hessian
 
 # derive's own functions (σ, softplus) for NumPy and for mpmath at 40 digits
@@ -38,11 +39,14 @@ DIGITS_MODULES = [
     {
         "sigmoid": lambda z: 1 / (1 + mpmath.exp(-z)),
         "softplus": lambda z: mpmath.log1p(mpmath.exp(z)),
+        "Heaviside": lambda u, at_zero=0.5: mpmath.mpf(1 if u > 0 else 0 if u < 0 else at_zero),
     },
     "mpmath",
 ]
 SEARCH_BOUND = 10.0  # the numeric search, when one is needed, covers [−10, 10] in each parameter
 SYMBOLIC_BUDGET = 2.0  # seconds for one symbolic step (a domain, a solve, a limit)
+LANDSCAPE_BUDGET = 3.0  # seconds for the whole search; past it, nothing is claimed
+EXACT_DEGREE = 24  # polynomials up to this degree have their critical points solved exactly
 DIGITS = 40  # precision of the Newton check of a numeric root
 MAX_POINTS = 60
 
@@ -103,24 +107,34 @@ def landscape(
     start: Sequence[float] | None = None,
 ) -> Landscape:
     """Stationary points and what is proven about the minimum. `start` widens the numeric
-    search box when it lies outside [−10, 10]."""
+    search box when it lies outside [−10, 10]. Past LANDSCAPE_BUDGET seconds, or for a
+    gradient too large to differentiate again, nothing is claimed."""
     loss = derivation.loss
     if loss.data:
         return _over_data(derivation, data or {})
+    unknown = Landscape((), False, Minimum.NONE_FOUND)
+    if sum(sympy.count_ops(g) for g in derivation.gradient) > GRADIENT_OPERATIONS:
+        return unknown  # exp nested 60 deep: its second derivative alone takes a minute
+    return attempt(lambda: _solved(derivation, start), LANDSCAPE_BUDGET, unknown)
+
+
+def _solved(derivation: Derivation, start: Sequence[float] | None) -> Landscape:
+    loss = derivation.loss
     symbols = loss.symbols
+    expr = as_sympy(loss.expr)
     quadratic = _affine_gradient(derivation)
-    pieces = _separable(loss.expr, symbols)
+    pieces = _separable(expr, symbols)
     if pieces is not None and len(symbols) > 1:
         found = _product(
             [_one_parameter(piece, s) for piece, s in zip(pieces, symbols, strict=True)]
         )
     elif len(symbols) == 1:
-        found = _one_parameter(loss.expr, symbols[0])
+        found = _one_parameter(expr, symbols[0])
     else:
         found = _exact_system(derivation) or _numeric(derivation, start)
-    found = _with_lower_bound(found, loss.expr, symbols)
+    found = _with_lower_bound(found, expr, symbols)
     if found.minimum in (Minimum.FOUND, Minimum.NONE_FOUND) and len(symbols) > 1:
-        found = _unbounded(found, loss.expr, symbols)
+        found = _unbounded(found, expr, symbols)
     return replace(found, quadratic=quadratic)
 
 
@@ -137,7 +151,8 @@ def limit_along(
         s: sympy.nsimplify(p) + t * sympy.nsimplify(d)
         for s, p, d in zip(loss.symbols, point, direction, strict=True)
     }
-    limit = attempt(lambda: sympy.limit(loss.expr.xreplace(ray), t, sympy.oo), SYMBOLIC_BUDGET)
+    ray_loss = as_sympy(loss.expr).xreplace(ray)
+    limit = attempt(lambda: sympy.limit(ray_loss, t, sympy.oo), SYMBOLIC_BUDGET)
     if limit is None or not (limit.is_real or limit in (sympy.oo, -sympy.oo)):
         return None
     return _order_key(limit)
@@ -225,6 +240,8 @@ def _one_parameter(expr: sympy.Expr, w: sympy.Symbol) -> Landscape:
 def _analysed(expr, w):
     """(candidates, [(end, limit of L)], [values at closed ends]) or None where SymPy is stuck."""
     if expr.is_polynomial(w):
+        if sympy.degree(expr, w) > EXACT_DEGREE:
+            return None  # exact real roots of (w+1)…(w+64)′ take minutes: search instead
         return _polynomial(expr, w)
     domain = continuous_domain(expr, w, sympy.S.Reals)
     intervals = _intervals(domain)
@@ -373,9 +390,9 @@ def _verdict(points, ends, closed_values) -> Landscape:
 
 def _numeric_one(expr, w) -> Landscape:
     """Sign changes of L' on a fine grid of [−10, 10], each checked by Newton at 40 digits."""
-    loss = sympy.lambdify(w, expr, modules=FLOATS)
-    slope = sympy.lambdify(w, sympy.diff(expr, w), modules=FLOATS)
-    curve = sympy.lambdify(w, sympy.diff(expr, w, 2), modules=FLOATS)
+    loss = _lambdify(w, expr, FLOATS)
+    slope = _lambdify(w, sympy.diff(expr, w), FLOATS)
+    curve = _lambdify(w, sympy.diff(expr, w, 2), FLOATS)
     grid = np.linspace(-SEARCH_BOUND, SEARCH_BOUND, 4001)
     with np.errstate(all="ignore"):
         values = np.broadcast_to(np.asarray(slope(grid), dtype=float), grid.shape)
@@ -402,9 +419,9 @@ class _Newton1:
     """Newton's method on L' at 40 digits: a root only where it converges."""
 
     def __init__(self, expr, w):
-        self.slope = sympy.lambdify(w, sympy.diff(expr, w), modules=DIGITS_MODULES)
-        self.curve = sympy.lambdify(w, sympy.diff(expr, w, 2), modules=DIGITS_MODULES)
-        self.loss = sympy.lambdify(w, expr, modules=DIGITS_MODULES)
+        self.slope = _lambdify(w, sympy.diff(expr, w), DIGITS_MODULES)
+        self.curve = _lambdify(w, sympy.diff(expr, w, 2), DIGITS_MODULES)
+        self.loss = _lambdify(w, expr, DIGITS_MODULES)
 
     def __call__(self, x: float) -> float | None:
         with mpmath.workdps(DIGITS):
@@ -631,16 +648,12 @@ class _Functions:
     def precise(self):
         """L, ∇L and the Hessian for mpmath (no data), lambdified once."""
         if self._precise is None:
-            loss = self.derivation.loss
+            symbols = self.derivation.loss.symbols
+            expr = as_sympy(self.derivation.loss.expr)
             self._precise = (
-                sympy.lambdify(loss.symbols, loss.expr, modules=DIGITS_MODULES),
-                [
-                    sympy.lambdify(loss.symbols, g, modules=DIGITS_MODULES)
-                    for g in self.derivation.gradient
-                ],
-                sympy.lambdify(
-                    loss.symbols, sympy.hessian(loss.expr, loss.symbols), modules=DIGITS_MODULES
-                ),
+                _lambdify(symbols, expr, DIGITS_MODULES),
+                [_lambdify(symbols, expr.diff(s), DIGITS_MODULES) for s in symbols],
+                _lambdify(symbols, sympy.hessian(expr, symbols), DIGITS_MODULES),
             )
         return self._precise
 
@@ -654,21 +667,14 @@ class _Functions:
     def values(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         loss, *gradient = self._call(self.function, points)
         count = len(points)
-        loss = np.broadcast_to(np.asarray(loss, dtype=float), (count,))
-        gradient = np.stack(
-            [np.broadcast_to(np.asarray(g, dtype=float), (count,)) for g in gradient], axis=1
-        )
+        loss = _per_point(loss, count)
+        gradient = np.stack([_per_point(g, count) for g in gradient], axis=1)
         return loss, gradient
 
     def hessians(self, points: np.ndarray) -> np.ndarray:
         entries = self._call(self.second, points)
         count = len(points)
-        return np.array(
-            [
-                [np.broadcast_to(np.asarray(e, dtype=float), (count,)) for e in row]
-                for row in entries
-            ]
-        ).transpose(2, 0, 1)
+        return np.array([[_per_point(e, count) for e in row] for row in entries]).transpose(2, 0, 1)
 
     def gradient_at(self, point: np.ndarray) -> np.ndarray:
         return self.values(point[None, :])[1][0]
@@ -689,9 +695,9 @@ class _Functions:
             points, gradient, matrices = points[good], gradient[good], matrices[good]
             if not len(points):
                 return []
-            singular = np.abs(np.linalg.det(matrices)) < 1e-300
-            matrices[singular] += np.eye(self.k) * 1e-12
-            step = np.linalg.solve(matrices, gradient[:, :, None])[:, :, 0]
+            # the pseudo-inverse: a singular Hessian ((w + b + c)³⁰ is flat across its plane of
+            # minima) gives the least step, not an error
+            step = (np.linalg.pinv(matrices) @ gradient[:, :, None])[:, :, 0]
             points = points - step
         _, gradient = self.values(points)
         size = np.linalg.norm(gradient, axis=1)
@@ -809,3 +815,17 @@ def _order_key(limit) -> float:
     if limit == sympy.oo:
         return math.inf
     return _float(limit) if limit.is_real else math.inf
+
+
+def _per_point(value, count: int) -> np.ndarray:
+    """One value per point: a term without data (λw²) keeps the data axis, of length 1."""
+    value = np.asarray(value, dtype=float)
+    shape = (count, 1) if value.ndim == 2 else (count,)
+    return np.broadcast_to(value, shape).reshape(count)
+
+
+def _lambdify(symbols, expr, modules):
+    """A compiled function of `expr`; δ(u) (from differentiating |u| twice) is 0, as it is
+    everywhere but at the kink itself, where no second derivative exists."""
+    expr = expr.replace(sympy.DiracDelta, lambda *args: sympy.Integer(0))
+    return sympy.lambdify(symbols, expr, modules=modules)

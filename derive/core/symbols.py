@@ -28,7 +28,10 @@ def data_column(name: str) -> sympy.Indexed:
 
 
 class GrammarPrinter(StrPrinter):
-    """Prints an expression back in derive's input grammar: `mean((w*x + b - y)**2)`."""
+    """Prints an expression back in derive's input grammar: `mean((w*x + b - y)**2)`.
+
+    Derivatives print in it too: H(u) (½ at 0) as where(u > 0, 1, where(u < 0, 0, 1/2)), so
+    that the value at a kink survives the round trip."""
 
     printmethod = "_derive_grammar"
 
@@ -37,6 +40,37 @@ class GrammarPrinter(StrPrinter):
 
     def _print_Abs(self, expr) -> str:
         return f"abs({self._print(expr.args[0])})"
+
+    def _print_maximum(self, expr) -> str:
+        return f"max({self._arguments(expr.args)})"
+
+    def _print_minimum(self, expr) -> str:
+        return f"min({self._arguments(expr.args)})"
+
+    def _arguments(self, args) -> str:
+        return ", ".join(self._print(a) for a in args)
+
+    def _print_Relational(self, expr) -> str:
+        return f"{self._print(expr.lhs)} {expr.rel_op} {self._print(expr.rhs)}"
+
+    def _print_Piecewise(self, expr) -> str:
+        *pieces, (last, _) = expr.args
+        text = self._print(last)
+        for value, condition in reversed(pieces):
+            text = f"where({self._print(condition)}, {self._print(value)}, {text})"
+        return text
+
+    def _print_Heaviside(self, expr) -> str:
+        u, at_zero = (self._print(a) for a in expr.args)
+        return f"where({u} > 0, 1, where({u} < 0, 0, {at_zero}))"
+
+    def _print_tie_share(self, expr) -> str:
+        """1 above the others, 0 below one, 1/(1 + ties) at a tie for the largest."""
+        mine, *others = (self._print(a) for a in expr.args)
+        top = others[0] if len(others) == 1 else f"max({', '.join(others)})"
+        ties = " + ".join(f"where({o} < {mine}, 0, where({o} > {mine}, 0, 1))" for o in others)
+        share = f"1/(1 + {ties})"
+        return f"where({mine} < {top}, 0, where({mine} > {top}, 1, {share}))"
 
     def _print_Indexed(self, expr: sympy.Indexed) -> str:
         return str(expr.base)

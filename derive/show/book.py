@@ -26,6 +26,18 @@ _TABLE_ROW = re.compile(r"^\|.*\|[ \t]*$")
 _FRONT_MATTER = re.compile(r"\A---\n(.*?\n)---\n", re.DOTALL)
 
 
+def front_matter(title: str, description: str, keywords) -> str:
+    """YAML front matter (Docusaurus, MyST, Jupyter Book): JSON strings are valid YAML."""
+    lines = [
+        "---",
+        f"title: {json.dumps(title, ensure_ascii=False)}",
+        f"description: {json.dumps(description, ensure_ascii=False)}",
+        f"keywords: {json.dumps(list(keywords), ensure_ascii=False)}",
+        "---",
+    ]
+    return "\n".join(lines)
+
+
 def portable(markdown: str, position: int | None = None) -> str:
     """The Markdown with no bar inside a table's math, and with Docusaurus's
     `sidebar_position` in the front matter when the lesson has a place in a course."""
@@ -55,6 +67,12 @@ def _command(match: re.Match) -> str:
 
 
 # -- book projects --------------------------------------------------------------------------------
+
+
+def notebook_name(name: str, language: str) -> str:
+    """`<name>-notebook.<lang>.ipynb`: never the stem of the lesson's Markdown, which Jupyter
+    Book and MyST would take for the same page."""
+    return f"{name}-notebook.{language}.ipynb"
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ import sympy
 
 from derive.core.derivation import Derivation, Partial, Step
 from derive.core.landscape import Kind, Landscape, Minimum, StationaryPoint
-from derive.core.symbols import to_text
+from derive.core.symbols import data_column, to_text
+from derive.core.vector import VectorForm, vector_form
 from derive.show.catalog import environment, messages
 from derive.show.printing import number, number_text, to_latex, to_unicode
 
@@ -32,6 +33,7 @@ class Notation:
     of: Callable[[str], str]  # the bracket around what is differentiated
     group: Callable[[str], str]  # parentheses
     times: str
+    so: str  # "therefore", between a fact and what follows from it
 
 
 LATEX = Notation(
@@ -41,6 +43,7 @@ LATEX = Notation(
     of=lambda text: rf"\left[{text}\right]",
     group=lambda text: rf"\left({text}\right)",
     times=r" \cdot ",
+    so=r" \;\Rightarrow\; ",
 )
 UNICODE = Notation(
     expr=to_unicode,
@@ -49,6 +52,7 @@ UNICODE = Notation(
     of=lambda text: f"[{text}]",
     group=lambda text: f"({text})",
     times=" · ",
+    so=" ⇒ ",
 )
 
 
@@ -72,16 +76,25 @@ def operator(symbol: str, single: bool, notation: Notation, name: str = "L") -> 
 
 def partial_lines(partial: Partial, derivation: Derivation, notation: Notation) -> tuple[Line, ...]:
     """The steps of one partial derivative, outer rule first, ending in the textbook form."""
-    params = derivation.loss.params
+    loss = derivation.loss
+    params = loss.params
     single = len(params) == 1
     lines = _lines(partial.steps, single, params, notation, 0)
     if partial.simplification:
-        symbol = notation.expr(sympy.Symbol(partial.param), params)
-        equation = (
-            f"{operator(symbol, single, notation)} = {notation.expr(partial.textbook, params)}"
-        )
+        name = notation.expr(sympy.Symbol(partial.param), params)
+        equation = f"{operator(name, single, notation)} = {notation.expr(partial.textbook, params)}"
+        if partial.simplification == "one_hot":
+            equation = f"{_one_hot_identity(loss, notation)}{notation.so}{equation}"
         lines.append(Line(0, partial.simplification, equation))
     return tuple(lines)
+
+
+def _one_hot_identity(loss, notation: Notation) -> str:
+    """y₁ᵢ + y₂ᵢ + y₃ᵢ = 1: the fact about the data the simplification used."""
+    return ", ".join(
+        f"{notation.expr(sympy.Add(*(data_column(n) for n in group)), ())} = 1"
+        for group in loss.one_hot
+    )
 
 
 def _d(variable: sympy.Symbol, ordinary: bool, notation: Notation) -> str:
@@ -97,6 +110,8 @@ def _lines(step: Step, single: bool, params, notation: Notation, depth: int) -> 
         f"{_d(step.variable, ordinary, notation)} {notation.of(notation.expr(step.expr, params))}"
     )
     result = notation.expr(step.result, params)
+    if step.rule == "chain_several":
+        return _several_lines(step, before, result, single, params, notation, depth)
     if step.rule == "chain":
         outer, rest = step.substeps
         u = notation.expr(step.inner_symbol, ())
@@ -120,6 +135,39 @@ def _lines(step: Step, single: bool, params, notation: Notation, depth: int) -> 
     return lines
 
 
+def _several_lines(step, before, result, single, params, notation, depth) -> list[Line]:
+    """d f(u, v)/dx = ∂f/∂u · du/dx + ∂f/∂v · dv/dx = … = result, then each factor's steps."""
+    pairs = list(zip(step.substeps[::2], step.substeps[1::2], strict=True))
+    shown = []
+    for (inner, u), (outer, rest) in zip(step.inners, pairs, strict=True):
+        kept = outer.result.xreplace({u: sympy.UnevaluatedExpr(inner)})
+        shown.append(
+            _grouped(kept, params, notation)
+            + notation.times
+            + _grouped(rest.result, params, notation)
+        )
+    names = [notation.expr(u, ()) for _, u in step.inners]
+    d = _d(step.variable, single, notation)
+    terms = " + ".join(
+        f"{_partial_of_f(name, notation)}{notation.times}{d} {name}" for name in names
+    )
+    equation = f"{before} = {terms} = {' + '.join(shown)} = {result}"
+    inner = ", ".join(
+        f"{notation.expr(u, ())} = {notation.expr(e, params)}" for e, u in step.inners
+    )
+    lines = [Line(depth, "chain_several", equation, inner)]
+    for outer, rest in pairs:
+        lines += _lines(outer, False, params, notation, depth + 1)
+        lines += _lines(rest, single, params, notation, depth + 1)
+    return lines
+
+
+def _partial_of_f(name: str, notation: Notation) -> str:
+    if notation is LATEX:
+        return rf"\frac{{\partial f}}{{\partial {name}}}"
+    return f"∂f/∂{name}"
+
+
 def _grouped(expr: sympy.Expr, params, notation: Notation) -> str:
     text = notation.expr(expr, params)
     return notation.group(text) if expr.is_Add else text
@@ -130,6 +178,9 @@ def step_json(step: Step, params: tuple[str, ...]) -> dict:
     return {
         "rule": step.rule,
         "variable": str(step.variable),
+        "inners": [
+            {"inner": to_unicode(e, params), "inner_symbol": str(u)} for e, u in step.inners
+        ],
         "expr": to_unicode(step.expr, params),
         "result": to_unicode(step.result, params),
         "expr_latex": to_latex(step.expr, params),
@@ -185,15 +236,54 @@ def render_diff(
             for p in points
         ]
     )
+    words = catalog["diff"]
     view = {
-        "loss": notation.expr(loss.expr, loss.params),
-        "loss_text": to_unicode(loss.expr, loss.params),
+        "loss": notation.expr(loss.formula, loss.params),
+        "loss_text": to_unicode(loss.formula, loss.params),
+        "constants": [
+            f"{notation.expr(sympy.Symbol(name), ())} = "
+            + (words["no_value"] if value is None else notation.expr(value, ()))
+            for name, value in loss.constants
+        ],
+        "notes": [words[f"flagged_{reason}"].format(name=name) for name, reason in loss.flagged],
         "partials": views,
+        "vector": _vector_view(vector_form(derivation), notation),
+        "conventions": [
+            catalog["conventions"][convention]
+            for convention in dict.fromkeys(kink.convention for kink in derivation.kinks)
+        ],
         "stationary": stationary,
+        # "none" only when the search was complete; otherwise nothing is claimed
+        "no_points": words["no_stationary"] if shape and shape.complete else words["not_found"],
         "verdict": None if shape is None else _verdict(shape, catalog["diff"], notation),
     }
     template = environment.get_template("diff.tex.j2" if form == "latex" else "diff.txt.j2")
-    return template.render(view=view, words=catalog["diff"]).rstrip("\n")
+    return template.render(view=view, words=words).rstrip("\n")
+
+
+def _vector_view(form: VectorForm | None, notation: Notation) -> dict | None:
+    """L and ∇_θ L in matrix notation, with what X and θ hold."""
+    if form is None:
+        return None
+    theta = notation.expr(form.parameters, ())
+    one = r"\mathbf{1}" if notation is LATEX else "1"
+    columns = [one if c is None else notation.expr(sympy.Symbol(c), ()) for c in form.features]
+    weights = [notation.expr(sympy.Symbol(w), ()) for w in form.weights]
+    if notation is LATEX:
+        design = rf"X = \begin{{bmatrix}} {' & '.join(columns)} \end{{bmatrix}}"
+        vector = rf"{theta} = \left({', '.join(weights)}\right)^{{T}}"
+        gradient = rf"\nabla_{{{theta}}} L"
+    else:
+        design = f"X = [{' '.join(columns)}]"
+        vector = f"{theta} = ({', '.join(weights)})ᵀ"
+        gradient = f"∇_{theta} L"
+    return {
+        "design": design,
+        "vector": vector,
+        "loss": notation.expr(form.loss, ()),
+        "gradient_operator": gradient,
+        "gradient": notation.expr(form.gradient, ()),
+    }
 
 
 def _worded(line: Line, catalog: dict, form: str) -> dict:
@@ -261,8 +351,9 @@ def _minimum_json(shape: Landscape) -> dict:
 
 def _diff_json(derivation, partials, points) -> dict:
     loss = derivation.loss
+    form = vector_form(derivation)
     return {
-        "loss": to_text(loss.expr),
+        "loss": to_text(loss.formula),
         "params": list(loss.params),
         "data": list(loss.data),
         "partials": [
@@ -288,4 +379,24 @@ def _diff_json(derivation, partials, points) -> dict:
             }
             for p in points
         ],
+        "constants": {
+            name: None if value is None else to_text(value) for name, value in loss.constants
+        },
+        "flagged": [{"param": name, "reason": str(reason)} for name, reason in loss.flagged],
+        "kinks": [
+            {"function": to_text(kink.node), "convention": str(kink.convention)}
+            for kink in derivation.kinks
+        ],
+        "vector_form": None
+        if form is None
+        else {
+            "kind": str(form.kind),
+            "features": list(form.features),
+            "weights": list(form.weights),
+            "target": form.target,
+            "loss": to_unicode(form.loss),
+            "gradient": to_unicode(form.gradient),
+            "loss_latex": to_latex(form.loss),
+            "gradient_latex": to_latex(form.gradient),
+        },
     }

@@ -7,17 +7,18 @@ that the same run gives byte-identical files. Words come from the catalog (`word
 
 from __future__ import annotations
 
+import functools
 import io
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
+import matplotlib.style
 import numpy as np
 from matplotlib import font_manager
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from derive.core.grid import loss_function, predictor
 from derive.show.printing import to_latex
@@ -45,12 +46,44 @@ STYLE = {
 Loss = Callable[..., np.ndarray]  # L at arrays of parameter values
 
 
+# Families that draw Simplified Chinese, in order of preference, wherever they are installed
+# (Debian's fonts-wqy-microhei is the default set-up; macOS, Windows and conda have others).
+CJK_FAMILIES = (
+    "WenQuanYi Micro Hei",
+    "Noto Sans CJK SC",
+    "Noto Sans SC",
+    "Source Han Sans SC",
+    "PingFang SC",
+    "Hiragino Sans GB",
+    "Microsoft YaHei",
+    "SimHei",
+    "Heiti SC",
+    "Arial Unicode MS",
+)
+
+
+class MissingFontWarning(UserWarning):
+    """No font for Chinese is installed: Chinese figure labels would be empty boxes."""
+
+
+@functools.cache
 def cjk_font() -> str | None:
-    """Register the first installed CJK font and return its family name."""
+    """The family of an installed CJK font: the Debian files first, then matplotlib's font
+    manager by family name. None (with one warning) when there is none."""
     for path in CJK_FONTS:
         if path.exists():
             font_manager.fontManager.addfont(str(path))
             return font_manager.FontProperties(fname=str(path)).get_name()
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    for family in CJK_FAMILIES:
+        if family in installed:
+            return family
+    warnings.warn(
+        "no font for Chinese is installed, so Chinese words in figures will show as boxes; "
+        "install one (Debian: fonts-wqy-microhei; or Noto Sans CJK SC), or use --lang en",
+        MissingFontWarning,
+        stacklevel=2,
+    )
     return None
 
 
@@ -59,10 +92,22 @@ def styled(language: str):
     rc = dict(STYLE)
     family = cjk_font() if language == "zh" else None
     rc["font.sans-serif"] = [family, "DejaVu Sans"] if family else ["DejaVu Sans"]
-    return plt.style.context(rc)
+    return matplotlib.style.context(rc)
 
 
 # -- drawing helpers --------------------------------------------------------------------------
+
+
+def _figure(figsize: tuple[float, float]) -> Figure:
+    """A figure of its own, drawn by Agg: pyplot's state and the user's backend untouched."""
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _subplots(rows: int = 1, columns: int = 1, *, figsize, squeeze: bool = True):
+    fig = _figure(figsize)
+    return fig, fig.subplots(rows, columns, squeeze=squeeze)
 
 
 def _span(values: np.ndarray, pad_fraction: float = 0.25) -> tuple[float, float]:
@@ -151,7 +196,7 @@ def _thinned(count: int, most: int = 60) -> list[int]:
     return sorted(set(np.linspace(0, count - 1, most).round().astype(int).tolist()))
 
 
-def _margins(fig: plt.Figure, **adjust: float) -> plt.Figure:
+def _margins(fig: Figure, **adjust: float) -> Figure:
     """Fixed margins: one draw per figure (automatic layouts draw twice, and cost half the
     lesson's build time)."""
     fig.subplots_adjust(**({"left": 0.12, "right": 0.97, "bottom": 0.15, "top": 0.9} | adjust))
@@ -174,16 +219,14 @@ def _loss_axes(
 # -- the figures ----------------------------------------------------------------------------
 
 
-def graph(
-    loss: Loss, path: np.ndarray, names: Sequence[str], words: Mapping[str, str]
-) -> plt.Figure:
+def graph(loss: Loss, path: np.ndarray, names: Sequence[str], words: Mapping[str, str]) -> Figure:
     """The loss itself: a curve, or contour lines beside a 3-D surface."""
     if len(names) == 1:
-        fig, ax = plt.subplots(figsize=(6.4, 3.8))
+        fig, ax = _subplots(figsize=(6.4, 3.8))
         _landscape(ax, loss, [path], names)
         ax.set_title(words["graph_title"])
         return _margins(fig)
-    fig = plt.figure(figsize=(10, 4.2))
+    fig = _figure(figsize=(10, 4.2))
     ax = fig.add_subplot(1, 2, 1)
     _landscape(ax, loss, [path], names)
     ax.set_title(words["contour_title"])
@@ -204,11 +247,9 @@ def graph(
     return _margins(fig, left=0.06, right=0.96, bottom=0.13, top=0.9, wspace=0.15)
 
 
-def descent(
-    loss: Loss, path: np.ndarray, names: Sequence[str], words: Mapping[str, str]
-) -> plt.Figure:
+def descent(loss: Loss, path: np.ndarray, names: Sequence[str], words: Mapping[str, str]) -> Figure:
     """The steps of the main run on the loss: arrows from the start (■) to the end (★)."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.4 if len(names) == 2 else 3.8))
+    fig, ax = _subplots(figsize=(6.4, 4.4 if len(names) == 2 else 3.8))
     _landscape(ax, loss, [path], names)
     _path(ax, loss, path, OKABE_ITO[1], None, arrows=True)
     ax.plot([], [], "s", color="0.3", label=words["start"])
@@ -218,8 +259,8 @@ def descent(
     return _margins(fig)
 
 
-def loss_curve(losses: np.ndarray, words: Mapping[str, str]) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(6.4, 3.2))
+def loss_curve(losses: np.ndarray, words: Mapping[str, str]) -> Figure:
+    fig, ax = _subplots(figsize=(6.4, 3.2))
     _loss_axes(
         ax,
         [(np.arange(len(losses)), losses, OKABE_ITO[0], None)],
@@ -231,9 +272,9 @@ def loss_curve(losses: np.ndarray, words: Mapping[str, str]) -> plt.Figure:
     return _margins(fig)
 
 
-def parameters(params: np.ndarray, names: Sequence[str], words: Mapping[str, str]) -> plt.Figure:
+def parameters(params: np.ndarray, names: Sequence[str], words: Mapping[str, str]) -> Figure:
     """Each parameter against the iteration: how they settle."""
-    fig, ax = plt.subplots(figsize=(6.4, 3.2))
+    fig, ax = _subplots(figsize=(6.4, 3.2))
     t = np.arange(len(params))
     for k, name in enumerate(names):
         ax.plot(t, params[:, k], "-", lw=1.8, color=OKABE_ITO[k % len(OKABE_ITO)], label=name)
@@ -246,9 +287,9 @@ def parameters(params: np.ndarray, names: Sequence[str], words: Mapping[str, str
 
 def rate_panels(
     loss: Loss, runs, names: Sequence[str], labels: Sequence[str], words: Mapping[str, str]
-) -> plt.Figure:
+) -> Figure:
     """One panel a learning rate, side by side: the same start, the same number of steps."""
-    fig, axes = plt.subplots(1, len(runs), figsize=(3.2 * len(runs), 3.3), squeeze=False)
+    fig, axes = _subplots(1, len(runs), figsize=(3.2 * len(runs), 3.3), squeeze=False)
     panels = zip(runs, OKABE_ITO[1:], labels, strict=False)
     for ax, (run, color, label) in zip(axes[0], panels, strict=True):
         if len(names) <= 2:
@@ -268,10 +309,10 @@ def rate_panels(
 
 def compare(
     loss: Loss, runs, names: Sequence[str], labels: Sequence[str], words: Mapping[str, str]
-) -> plt.Figure:
+) -> Figure:
     """Several runs from one start: their paths (one or two parameters) and their loss curves."""
     paths = len(names) <= 2
-    fig, axes = plt.subplots(
+    fig, axes = _subplots(
         1,
         2 if paths else 1,
         figsize=(11 if paths else 6.4, 3.9),
@@ -302,9 +343,9 @@ def compare(
     return _margins(fig, left=0.07, right=0.98, bottom=0.13, top=0.91, wspace=0.2)
 
 
-def batches(runs, labels: Sequence[str], rows: int, words: Mapping[str, str]) -> plt.Figure:
+def batches(runs, labels: Sequence[str], rows: int, words: Mapping[str, str]) -> Figure:
     """The full-data loss against epochs for full-batch, stochastic and mini-batch descent."""
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    fig, ax = _subplots(figsize=(6.4, 3.6))
     curves = []
     for run, color, label in zip(runs, OKABE_ITO[1:], labels, strict=False):
         per_epoch = -(-rows // run.trace.batch_size) if run.trace.batch_size else 1
@@ -320,9 +361,9 @@ def fit(
     data: Mapping[str, np.ndarray],
     predict: Callable[..., np.ndarray],
     words: Mapping[str, str],
-) -> plt.Figure:
+) -> Figure:
     """The data and what the final parameters make of it: a line (or curve), or a boundary."""
-    fig, ax = plt.subplots(figsize=(6.4, 3.9))
+    fig, ax = _subplots(figsize=(6.4, 3.9))
     target = data[model.target]
     if len(model.inputs) == 1:
         x = data[model.inputs[0]]
@@ -348,12 +389,12 @@ def fit(
 
 def starts(
     loss: Loss, runs, names: Sequence[str], labels: Sequence[str], words: Mapping[str, str]
-) -> plt.Figure:
+) -> Figure:
     """Runs from different starts: which minimum each reaches, or how it leaves a saddle.
 
     Framed on the starts and the points reached: a run that escapes leaves the frame.
     """
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, ax = _subplots(figsize=(6.4, 4.2))
     ends = [r.trace.params[-1:] for r in runs if r.reached is not None]
     frame = [r.trace.params[:1] for r in runs] + ends
     _landscape(ax, loss, frame, names)
@@ -377,8 +418,27 @@ def starts(
     return _margins(fig)
 
 
+def schedule(trace, constant, words: Mapping[str, str]) -> Figure:
+    """The rate of each update, and the loss of the scheduled run beside the constant one."""
+    fig, axes = _subplots(1, 2, figsize=(11, 3.6), squeeze=False)
+    left, right = axes[0]
+    steps = np.arange(len(trace.lr))
+    left.step(steps, trace.lr, where="post", color=OKABE_ITO[1], lw=1.8)
+    left.set_xlabel(words["iteration"])
+    left.set_ylabel("η")
+    left.set_title(words["schedule_rate_title"])
+    curves = [
+        (np.arange(len(trace.loss)), trace.loss, OKABE_ITO[1], words["scheduled"]),
+        (np.arange(len(constant.loss)), constant.loss, OKABE_ITO[0], words["constant"]),
+    ]
+    _loss_axes(right, curves, words["iteration"], words["loss"])
+    right.legend(loc="best")
+    right.set_title(words["schedule_loss_title"])
+    return _margins(fig, left=0.07, right=0.98, bottom=0.15, top=0.9, wspace=0.25)
+
+
 def render(
-    figures: Mapping[str, plt.Figure], folder: Path, formats: tuple[str, ...], language: str
+    figures: Mapping[str, Figure], folder: Path, formats: tuple[str, ...], language: str
 ) -> None:
     """Write each figure in each format, with no date or version in it (byte-identical rebuilds).
 
@@ -394,7 +454,6 @@ def render(
                 buffer = io.BytesIO()
                 fig.savefig(buffer, format=extension, metadata=metadata)
                 (folder / f"{name}.{extension}").write_bytes(buffer.getvalue())
-            plt.close(fig)
 
 
 def lesson_figures(derivation, trace, experiments, words, data, sections) -> dict:
@@ -416,6 +475,8 @@ def lesson_figures(derivation, trace, experiments, words, data, sections) -> dic
             predict = predictor(model, trace.param_names, trace.params[-1])
             if np.all(np.isfinite(trace.params[-1])):
                 out["fit"] = fit(model, data, predict, words)
+    if "schedule" in sections and experiments.constant is not None:
+        out["schedule"] = schedule(trace, experiments.constant.trace, words)
     if "rates" in sections and experiments.rates:
         out["rates"] = rate_panels(loss, experiments.rates, names, words["rate_labels"], words)
     if "batch" in sections and experiments.batches:

@@ -28,7 +28,7 @@ from mdit_py_plugins.front_matter import front_matter_plugin
 from derive.core.errors import DeriveError
 from derive.show.catalog import environment, messages
 
-MATH_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuMathTeXGyre.ttf")
+MATH_FAMILY = "DejaVu Math TeX Gyre"  # Debian's fonts-dejavu-extra; any install of it will do
 MAX_NESTING = 100  # markdown-it's commonmark preset stops at 20 and drops content silently
 _MARKER = re.compile(r"<!-- derive:(details|end) -->")
 
@@ -155,7 +155,12 @@ def _contents(tokens) -> list[tuple[str, str]]:
 def _check_complete(markdown: str, tokens) -> None:
     """Every heading of the Markdown is in the page: a renderer limit never drops content
     silently."""
-    written = sum(1 for line in markdown.splitlines() if re.match(r"#{1,6} ", line))
+    written, fenced = 0, False
+    for line in markdown.splitlines():
+        if line.startswith(("```", "~~~")):
+            fenced = not fenced
+        elif not fenced and re.match(r"#{1,6} ", line):
+            written += 1
     parsed = sum(1 for token in tokens if token.type == "heading_open")
     if parsed < written:
         raise RuntimeError(f"the page lost {written - parsed} of {written} headings in rendering")
@@ -194,11 +199,24 @@ def _math_font(body: str) -> str | None:
     With a CJK page font, Chromium draws Σ small and brackets unstretched unless an OpenType
     math font is at hand; a subset keeps each page small (≈ 12 KB) and self-contained.
     """
-    if not MATH_FONT.exists():
-        return None
+    if _math_font_file() is None:
+        return None  # the page falls back on the reader's math fonts
     shown = re.sub(r"<annotation[^>]*>.*?</annotation>", "", body)
     glyphs = "".join(re.findall(r">([^<>]+)</m[ionsr]", shown)) + "()[]{}|‖∑∏∫√"
     return _subset_font("".join(sorted(set(html.unescape(glyphs)))))
+
+
+@functools.cache
+def _math_font_file() -> str | None:
+    """The math font's file, found by matplotlib's font manager; None when not installed."""
+    from matplotlib import font_manager  # only for this lookup
+
+    try:
+        properties = font_manager.FontProperties(family=MATH_FAMILY)
+        path = font_manager.findfont(properties, fallback_to_default=False)
+    except ValueError:
+        return None
+    return path
 
 
 @functools.cache
@@ -210,7 +228,7 @@ def _subset_font(text: str) -> str:
     options = subset.Options()
     options.flavor = "woff"
     options.layout_features = ["*"]
-    font = TTFont(str(MATH_FONT), recalcTimestamp=False)
+    font = TTFont(_math_font_file(), recalcTimestamp=False)
     subsetter = subset.Subsetter(options)
     subsetter.populate(text=text)
     subsetter.subset(font)

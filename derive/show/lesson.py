@@ -9,10 +9,9 @@ and the same quantity is rounded the same way everywhere.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import sympy
@@ -23,19 +22,26 @@ from derive.core.errors import DeriveError
 from derive.core.experiments import Curvature, Experiments, Run, StartRun
 from derive.core.facts import Behaviour, Resolution, Shape
 from derive.core.landscape import Kind, Landscape, Minimum, StationaryPoint
+from derive.core.optimizers import DEFAULTS, TORCH_CLASSES, Optimizer, Quantity, Where
 from derive.core.symbols import N_ROWS
+from derive.show.backprop import backprop_view
+from derive.show.backprop import render_markdown as render_backprop
+from derive.show.book import front_matter
 from derive.show.catalog import environment, messages
 from derive.show.explain import LATEX, operator, partial_lines
 from derive.show.printing import hazard_text, number, to_latex, to_unicode
+from derive.show.updates import update_lines
 
 SECTIONS = (
     "intuition",
     "loss",
     "gradient",
+    "backprop",
     "update",
     "table",
     "claims",
     "descent",
+    "schedule",
     "rates",
     "batch",
     "optimizers",
@@ -45,6 +51,7 @@ SECTIONS = (
     "glossary",
 )
 TABLE_HEAD, TABLE_TAIL = 8, 3  # long runs show the first rows, an ellipsis, the last rows
+WORKED_STEPS = TABLE_HEAD  # another optimizer's table shows its state for the first steps
 MAX_POINTS_SHOWN = 12  # stationary points listed in the landscape section
 
 
@@ -210,6 +217,8 @@ class LessonView:
     update_intro: str
     update_with_loss: str
     update_setting: str
+    optimizer_intro: str  # a lesson run by another optimizer than plain descent: its rule
+    optimizer_lines: tuple[str, ...]
     table: Table
     table_notes: tuple[str, ...]
     claims: Table | None
@@ -239,6 +248,11 @@ class LessonView:
     variant_results: tuple[str, ...]
     summary: Table
     glossary: tuple[str, ...]
+    schedule_intro: tuple[str, ...] = ()
+    schedule_table: Table | None = None
+    schedule_notes: tuple[str, ...] = ()
+    newton_notes: tuple[str, ...] = ()
+    backprop: str = ""  # the computational graph, forward and backward, as Markdown
     words: Mapping[str, object] = field(default_factory=dict)  # fixed words for the layout
 
 
@@ -305,11 +319,12 @@ class _Builder:
         land_intro, points_table, starts_intro, starts_table, land_notes = self._landscape()
         exercises, answers, variant_steps, variant_results = self._exercises()
         claims_table, claims_intro = self._claims()
+        schedule_intro, schedule_table, schedule_notes = self._schedule()
         params_list = w.join([f"${s}$" for s in self.symbols])
         text_title = w("title", loss=f"L = {to_unicode(self.loss.expr, self.loss.params)}")
         return LessonView(
             language=w.language,
-            front_matter=_front_matter(
+            front_matter=front_matter(
                 text_title,
                 w("description", loss=to_unicode(self.loss.expr, self.loss.params)),
                 w.lesson["keywords"],
@@ -351,6 +366,15 @@ class _Builder:
                 start=self.assignments(self.trace.params[0]),
                 steps=w.steps(self.trace.steps),
             ),
+            optimizer_intro=""
+            if self.experiments.plain
+            else w(
+                "update.optimizer",
+                name=_optimizer_name(self.trace.optimizer),
+                torch=TORCH_CLASSES[self.trace.optimizer.name],
+                settings=_code_settings(self.trace.optimizer),
+            ),
+            optimizer_lines=() if self.experiments.plain else update_lines(self.trace.optimizer),
             table=table,
             table_notes=table_notes,
             claims=claims_table,
@@ -380,6 +404,11 @@ class _Builder:
             variant_results=variant_results,
             summary=self._summary(partials),
             glossary=self._glossary(),
+            schedule_intro=schedule_intro,
+            schedule_table=schedule_table,
+            schedule_notes=schedule_notes,
+            newton_notes=self._newton(),
+            backprop=self._backprop() if "backprop" in sections else "",
             words={
                 "answers": w("answers"),
                 "result": w("gradient.result"),
@@ -510,6 +539,8 @@ class _Builder:
 
     # -- the worked steps ------------------------------------------------------------------
     def _step_table(self) -> tuple[Table, tuple[str, ...]]:
+        if (not self.experiments.plain or self.trace.schedule) and self.trace.worked:
+            return self._worked_table(), self._table_notes()
         w, n, trace = self.words, self.numbers, self.trace
         d = "d" if self.single else r"\partial "
         header = [w("table.iteration")]
@@ -537,11 +568,38 @@ class _Builder:
             rows.append(tuple(row))
         return Table(tuple(header), tuple(rows)), self._table_notes()
 
+    def _worked_table(self) -> Table:
+        """The first steps of another optimizer: its state after each step (moments, buffers,
+        accumulators, in the symbols of torch's pseudocode) and the new parameters."""
+        w, n, trace = self.words, self.numbers, self.trace
+        d = "d" if self.single else r"\partial "
+        shown = [v.quantity for v in trace.worked[0].values if _tabled(v.quantity, trace)]
+        header = [w("table.iteration")]
+        header += [w("table.current", p=f"${s}$") for s in self.symbols]
+        header += [w("table.loss")]
+        header += [w("table.gradient", g=f"${d}L/{d}{s}$") for s in self.symbols]
+        header += [f"${q.symbol}$" for q in shown]
+        header += [w("table.new", p=f"${s}$") for s in self.symbols]
+        rows = []
+        for step in trace.worked:
+            t = step.step - 1
+            if t + 1 >= len(trace.params):
+                break
+            p, g = trace.params[t], trace.grad[t]
+            row = [str(t), *map(n.param, p), n.loss(trace.loss[t], _norm(g)), *map(n.gradient, g)]
+            row += [", ".join(map(text_number, np.atleast_1d(step[q.name]))) for q in shown]
+            row += list(map(n.param, trace.params[t + 1]))
+            rows.append(tuple(row))
+        return Table(tuple(header), tuple(rows))
+
     def _table_notes(self) -> tuple[str, ...]:
         """What the main run did, a sentence for each fact that holds."""
         w, n, trace = self.words, self.numbers, self.trace
         facts = self.experiments.main
         notes: list[str] = []
+        shown = len(trace.worked)
+        if (not self.experiments.plain or trace.schedule) and 0 < shown < trace.steps:
+            notes.append(w("table.first_steps", count=shown, steps=w.steps(trace.steps)))
         hazard = trace.hazard
         if trace.status == "diverged" and hazard is not None and hazard.kind != "overflow":
             operation, where = hazard_text(hazard, self.loss.params, w.catalog["words"]["row"])
@@ -714,6 +772,7 @@ class _Builder:
             "batch": w("batch.alt"),
             "optimizers": w("optimizers.alt"),
             "starts": w("landscape.alt"),
+            "schedule": w("schedule.alt"),
         }
         return {
             name: figure
@@ -751,7 +810,13 @@ class _Builder:
         curvature = self.experiments.curvature
         bullets: list[str] = []
         notes: list[str] = []
-        if curvature is None:
+        if not self.experiments.plain:
+            intro = w(
+                "rates.other_optimizer",
+                name=_optimizer_name(self.trace.optimizer),
+                rate=tex_number(self.rate),
+            )
+        elif curvature is None:
             intro = w("rates.none", reason=self._no_curvature_reason(), rate=tex_number(self.rate))
         else:
             intro, bullets, notes = self._thresholds(curvature)
@@ -890,6 +955,73 @@ class _Builder:
                 parts.append(w("happened.slow", steps=w.steps(facts.steps)))
         return w("happened.separator").join(parts)
 
+    # -- backpropagation -----------------------------------------------------------------------
+    def _backprop(self) -> str:
+        """The loss as a computational graph at the start: the backprop document's parts, one
+        heading level down, without its title and exercises."""
+        graph = self.experiments.graph
+        path = self.figure_paths.get("backprop")
+        if graph is None or path is None:
+            return ""
+        view = backprop_view(graph, None, self.words.language, path)
+        return render_backprop(replace(view, embedded=True, level="###")).strip() + "\n"
+
+    # -- a learning-rate schedule ------------------------------------------------------------
+    def _schedule(self):
+        schedule = self.trace.schedule
+        constant = self.experiments.constant
+        if schedule is None or constant is None:
+            return (), None, ()
+        w, n = self.words, self.numbers
+        interval = w(f"schedule.per_{self.trace.schedule_interval}")
+        arguments = ", ".join(f"{k}={v!r}" for k, v in _schedule_arguments(schedule).items())
+        intro = (
+            w(
+                "schedule.intro",
+                name=schedule.name,
+                torch=schedule.torch_class,
+                arguments=arguments,
+                interval=interval,
+            ),
+        )
+        updates = self.trace.steps  # lr[t] is the rate of the update from step t to t + 1
+        shown = sorted({*range(min(6, updates)), updates - 1}) if updates else []
+        rows = tuple((str(t), text_number(float(self.trace.lr[t]))) for t in shown)
+        table = Table((w("schedule.step"), w("schedule.rate")), rows)
+        main, steady = self.experiments.main, constant.behaviour
+        last = n.loss_tex(self.trace.loss[-1], _norm(self.trace.grad[-1]))
+        steady_last = n.loss_tex(constant.trace.loss[-1], _norm(constant.trace.grad[-1]))
+        notes = (
+            w("schedule.scheduled", happened=self.happened(main), loss=last),
+            w(
+                "schedule.constant",
+                rate=tex_number(float(self.trace.optimizer.options["lr"])),
+                happened=self.happened(steady),
+                loss=steady_last,
+            ),
+        )
+        return intro, table, notes
+
+    def _newton(self) -> tuple[str, ...]:
+        """Newton's method from the same start: what using the curvature itself does."""
+        stepped, facts = self.experiments.newton, self.experiments.newton_behaviour
+        if stepped is None or facts is None:
+            return ()
+        w = self.words
+        notes = [w("newton.intro")]
+        if stepped.status == "singular":
+            notes.append(w("newton.singular", step=stepped.steps))
+        elif facts.converged and facts.converged_at == 1 and self.experiments.landscape.quadratic:
+            notes.append(w("newton.one_step"))
+        else:
+            notes.append(
+                w("newton.run", steps=w.steps(stepped.steps), happened=self.happened(facts))
+            )
+        kinds = {k for k in stepped.kinds[:-1] if k is not None}
+        if any(k.value != "positive_definite" for k in kinds):
+            notes.append(w("newton.not_descent"))
+        return tuple(notes)
+
     # -- batches ---------------------------------------------------------------------------
     def _batches(self):
         runs = self.experiments.batches
@@ -933,9 +1065,13 @@ class _Builder:
         rules = []
         rows = []
         for run in self.experiments.optimizers:
-            name = w(f"optimizer_names.{run.label}")
+            name = (
+                TORCH_CLASSES[run.trace.optimizer.name]
+                if run.label == "own"
+                else w(f"optimizer_names.{run.label}")
+            )
             settings = _settings(run)
-            rules.append((name, settings, _OPTIMIZER_RULES[run.label]))
+            rules.append((name, settings, r" \qquad ".join(update_lines(run.trace.optimizer))))
             rows.append(
                 (
                     name,
@@ -1218,30 +1354,40 @@ class _Builder:
 
 # -- helpers -----------------------------------------------------------------------------------
 
-_OPTIMIZER_RULES = {
-    "sgd": r"\theta \leftarrow \theta - \eta\, g",
-    "momentum": r"v \leftarrow \mu\, v + g, \qquad \theta \leftarrow \theta - \eta\, v",
-    "nesterov": r"v \leftarrow \mu\, v + g, \qquad "
-    r"\theta \leftarrow \theta - \eta\,(g + \mu\, v)",
-    "adam": r"m \leftarrow \beta_1 m + (1-\beta_1)\, g, \quad "
-    r"v \leftarrow \beta_2 v + (1-\beta_2)\, g^2, \quad "
-    r"\theta \leftarrow \theta - \eta\, "
-    r"\frac{m / (1-\beta_1^t)}{\sqrt{v / (1-\beta_2^t)} + \epsilon}",
-}
-
 
 def _settings(run: Run) -> str:
     """The optimizer's settings as written in torch code: lr=0.1, momentum=0.9."""
-    options = run.trace.optimizer.options
+    return _code_settings(run.trace.optimizer)
+
+
+def _code_settings(optimizer: Optimizer) -> str:
+    """lr=0.1, momentum=0.9: the options that differ from torch's defaults, and the rate, and
+    Adam's betas and eps (the values its rule shows)."""
+    defaults = DEFAULTS[optimizer.name]
+    options = optimizer.options
     shown = {"lr": options["lr"]}
-    if run.label in ("momentum", "nesterov"):
-        shown["momentum"] = options["momentum"]
-    if run.label == "nesterov":
-        shown["nesterov"] = True
-    if run.label == "adam":
-        shown["betas"] = options["betas"]
-        shown["eps"] = options["eps"]
+    for key, value in options.items():
+        keep = key in ("betas", "eps") and optimizer.name in ("adam", "adamw")
+        if key != "lr" and (value != defaults[key] or keep):
+            shown[key] = tuple(value) if isinstance(value, list) else value
     return ", ".join(f"{k}={v!r}" for k, v in shown.items())
+
+
+def _optimizer_name(optimizer: Optimizer) -> str:
+    """torch's class name, with its variant: SGD with momentum=0.9, Adam."""
+    return f"torch.optim.{TORCH_CLASSES[optimizer.name]}"
+
+
+def _tabled(quantity: Quantity, trace: Trace) -> bool:
+    """A step table shows what torch keeps between steps and what its documentation names;
+    the rate only when a schedule changes it."""
+    if quantity.name == "lr":
+        return trace.schedule is not None
+    return quantity.where in (Where.STATE, Where.DOCUMENTED)
+
+
+def _schedule_arguments(schedule) -> dict[str, object]:
+    return {f.name: getattr(schedule, f.name) for f in fields(schedule)}
 
 
 def _rate_name(facts: Behaviour, fastest: bool) -> str:
@@ -1307,7 +1453,8 @@ def _fitted(output: sympy.Expr, trace: Trace, numbers: Numbers) -> sympy.Expr:
 
 
 def _norm(vector) -> float:
-    value = float(np.linalg.norm(vector))
+    with np.errstate(over="ignore"):  # a diverged run's gradient: inf, told apart below
+        value = float(np.linalg.norm(vector))
     return value if math.isfinite(value) else 0.0
 
 
@@ -1326,18 +1473,6 @@ def claim_holds(claim: Claim, trace: Trace) -> bool:
     return abs(true - claim.value) <= 0.5 * 10**-decimals * (1 + 1e-9)
 
 
-def _front_matter(title: str, description: str, keywords) -> str:
-    """YAML front matter (Docusaurus, MyST, Jupyter Book): JSON strings are valid YAML."""
-    lines = [
-        "---",
-        f"title: {json.dumps(title, ensure_ascii=False)}",
-        f"description: {json.dumps(description, ensure_ascii=False)}",
-        f"keywords: {json.dumps(list(keywords), ensure_ascii=False)}",
-        "---",
-    ]
-    return "\n".join(lines)
-
-
 # -- rendering ---------------------------------------------------------------------------------
 
 
@@ -1353,6 +1488,8 @@ def applicable_sections(
         "batch": over_data and bool(experiments.batches),
         "landscape": bool(experiments.starts),
         "claims": claims,
+        "schedule": experiments.constant is not None,
+        "backprop": experiments.graph is not None,
     }
     wanted = chosen or SECTIONS
     return tuple(s for s in SECTIONS if s in wanted and applies.get(s, True))
@@ -1371,7 +1508,12 @@ def figure_words(language: str, experiments: Experiments, trace: Trace) -> dict[
     )
     words["rate_labels"] = [behaviour_label(w, r.behaviour) for r in experiments.rates]
     words["batch_labels"] = [w(f"batch_names.{r.label}") for r in experiments.batches]
-    words["optimizer_labels"] = [w(f"optimizer_names.{r.label}") for r in experiments.optimizers]
+    words["optimizer_labels"] = [
+        TORCH_CLASSES[r.trace.optimizer.name]
+        if r.label == "own"
+        else w(f"optimizer_names.{r.label}")
+        for r in experiments.optimizers
+    ]
     return words
 
 

@@ -16,16 +16,11 @@ from sympy.printing.numpy import NumPyPrinter
 
 from derive.core.derivation import Derivation
 from derive.core.descend import Trace
+from derive.core.experiments import is_plain
 from derive.core.symbols import N_ROWS
 from derive.show.catalog import environment, messages
 from derive.show.lesson import LessonView, tex_number
 from derive.show.printing import to_latex
-
-
-def notebook_name(name: str, language: str) -> str:
-    """`<name>-notebook.<lang>.ipynb`: never the stem of the lesson's Markdown, which Jupyter
-    Book and MyST would take for the same page."""
-    return f"{name}-notebook.{language}.ipynb"
 
 
 def python_name(name: str) -> str:
@@ -62,6 +57,10 @@ def notebook(
         f"{to_latex(sympy.Symbol(name))} = {tex_number(value)}"
         for name, value in zip(loss.params, start, strict=True)
     )
+    # the code recomputes the lesson's table when the lesson ran plain descent (its rate may be
+    # scheduled: the rates are then written out); another optimizer's run is only compared
+    plain = is_plain(trace)
+    scheduled = plain and trace.schedule is not None
     source = environment.get_template("notebook.py.j2").render(
         words=words,
         lesson=lesson,
@@ -74,6 +73,8 @@ def notebook(
         lr=repr(lr),
         other_lr=repr(other_lr),
         steps=trace.steps,
+        rates=repr([float(v) for v in trace.lr[: trace.steps]]) if scheduled else None,
+        other_optimizer="" if plain else words["other_optimizer"].format(lr=tex_number(lr)),
         start=repr(start),
         exercise_rate=words["exercise_rate"].format(lr=tex_number(lr), other=tex_number(other_lr)),
         exercise_step=words["exercise_step"].format(start=start_tex),

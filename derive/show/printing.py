@@ -9,13 +9,35 @@ from __future__ import annotations
 import re
 
 import sympy
+from sympy.core.relational import Relational
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
+from derive.core.functions import LEAKY_SLOPE
 from derive.core.symbols import GREEK, N_ROWS
 
 _GREEK_UNICODE = dict(zip(GREEK, "αβγδεζηθικλμνξοπρστυφχψω", strict=True))
+# Names courses give λ when `lambda` is a keyword of their language (torch writes `lambd`).
+_GREEK_ALIASES = {"lam": "lambda", "lambd": "lambda", "lmbda": "lambda"}
+_RELATIONS = {"<": "<", "<=": "≤", ">": ">", ">=": "≥"}
+_NEGATED = {"<": ">=", "<=": ">", ">": "<=", ">=": "<"}
+# Names printed for functions whose SymPy name is not the one a textbook uses.
+_UNICODE_NAMES = {
+    "sigmoid": "σ",
+    "Abs": "abs",
+    "maximum": "max",
+    "minimum": "min",
+    "asin": "arcsin",
+    "acos": "arccos",
+    "atan": "arctan",
+    "asinh": "arsinh",
+    "acosh": "arcosh",
+    "atanh": "artanh",
+    "log2": "log₂",
+    "log10": "log₁₀",
+    "erf": "erf",
+}
 _SUB = str.maketrans("0123456789in", "₀₁₂₃₄₅₆₇₈₉ᵢₙ")
 _SUP = str.maketrans("0123456789-n", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻ⁿ")
 _NAME = re.compile(r"^([A-Za-z]+?)_?(\d*)$")
@@ -27,6 +49,7 @@ def unicode_name(name: str) -> str:
     if match is None:
         return name
     letters, digits = match.groups()
+    letters = _GREEK_ALIASES.get(letters, letters)
     return _GREEK_UNICODE.get(letters, letters) + digits.translate(_SUB)
 
 
@@ -111,6 +134,8 @@ class UnicodePrinter(StrPrinter):
         base, exponent = expr.as_base_exp()
         if exponent == sympy.Rational(1, 2):
             return f"√({self._print(base)})" if not base.is_Atom else f"√{self._print(base)}"
+        if exponent == sympy.Rational(-1, 2):
+            return f"1/{self._print(sympy.sqrt(base))}"
         if exponent.is_Integer and exponent < 0:
             return f"1/{self.parenthesize(base**-exponent, PRECEDENCE['Mul'] + 1)}"
         base_text = self.parenthesize(base, PRECEDENCE["Pow"], strict=True)
@@ -121,17 +146,105 @@ class UnicodePrinter(StrPrinter):
         return f"{base_text}^{self.parenthesize(exponent, PRECEDENCE['Pow'], strict=True)}"
 
     def _print_Function(self, expr) -> str:
-        name = {"sigmoid": "σ", "Abs": "abs"}.get(type(expr).__name__, type(expr).__name__)
-        return f"{name}({', '.join(self._print(a) for a in expr.args)})"
+        name = type(expr).__name__
+        return f"{_UNICODE_NAMES.get(name, name)}({self._arguments(expr.args)})"
+
+    def _arguments(self, args) -> str:
+        return ", ".join(self._print(a) for a in args)
 
     def _print_Abs(self, expr) -> str:
         return f"|{self._print(expr.args[0])}|"
 
+    def _print_log1p(self, expr) -> str:
+        return f"log(1 + {self._print(expr.args[0])})"
+
+    def _print_expm1(self, expr) -> str:
+        return f"(exp({self._print(expr.args[0])}) − 1)"
+
+    def _print_cbrt(self, expr) -> str:
+        argument = expr.args[0]
+        return f"∛{self._print(argument)}" if argument.is_Atom else f"∛({self._print(argument)})"
+
+    def _print_huber(self, expr) -> str:
+        return f"huber({self._arguments(_without_default(expr.args, 1))})"
+
+    def _print_leaky_relu(self, expr) -> str:
+        return f"leaky_relu({self._arguments(_without_default(expr.args, LEAKY_SLOPE))})"
+
+    def _print_softmax(self, expr) -> str:
+        index = str(expr.args[0]).translate(_SUB)
+        return f"softmax{index}({self._arguments(expr.args[1:])})"
+
+    def _print_Heaviside(self, expr) -> str:
+        """𝟙[u > 0] where the value at 0 is 0 (relu'), H(u) where it is ½ (a tie of max)."""
+        argument, at_zero = expr.args
+        if at_zero == 0:
+            return f"𝟙[{self._print(argument)} > 0]"
+        if at_zero == 1:
+            return f"𝟙[{self._print(argument)} ≥ 0]"
+        return f"H({self._print(argument)})"
+
+    def _print_tie_share(self, expr) -> str:
+        mine, *others = expr.args
+        return f"H({self._print(mine)}; {self._arguments(others)})"
+
+    def _print_Relational(self, expr) -> str:
+        return f"{self._print(expr.lhs)} {_RELATIONS[expr.rel_op]} {self._print(expr.rhs)}"
+
+    def _print_Piecewise(self, expr) -> str:
+        """where(condition, a, b), as typed."""
+        *pieces, (last, _) = expr.args
+        text = self._print(last)
+        for value, condition in reversed(pieces):
+            text = f"where({self._print(condition)}, {self._print(value)}, {text})"
+        return text
+
     def _print_Sum(self, expr: sympy.Sum) -> str:
-        body = self.parenthesize(expr.function, PRECEDENCE["Mul"], strict=False)
-        if expr.function.is_Mul and any(f.is_Add for f in expr.function.args):
-            body = self._print(expr.function)
-        return f"Σ {body}"
+        body = expr.function
+        return f"Σ {f'({self._print(body)})' if body.is_Add else self._print(body)}"
+
+    # -- matrix notation (core/vector.py) ----------------------------------------------------
+
+    def _print_MatrixSymbol(self, expr) -> str:
+        return unicode_name(expr.name)
+
+    def _print_OneMatrix(self, expr) -> str:
+        return "1"
+
+    def _print_Transpose(self, expr) -> str:
+        inner = expr.arg
+        text = self._print(inner)
+        return f"({text})ᵀ" if isinstance(inner, sympy.MatAdd) else f"{text}ᵀ"
+
+    def _print_MatMul(self, expr) -> str:
+        coefficient, factors = _matrix_coefficient(expr)
+        product = ""
+        for factor in factors:
+            text = self._print(factor)
+            if isinstance(factor, sympy.MatAdd | sympy.MatMul):
+                text = f"({text})"
+            plain = isinstance(factor, sympy.MatrixSymbol | sympy.Transpose | sympy.MatAdd)
+            product += text if plain or not product else f" {text}"
+        if coefficient == 1:
+            return product
+        if coefficient == -1:
+            return f"−{product}"
+        sign = "−" if coefficient.could_extract_minus_sign() else ""
+        return f"{sign}({self._print(abs(coefficient))}) {product}"
+
+    def _print_MatAdd(self, expr) -> str:
+        terms = sorted(expr.args, key=lambda t: self._print(t).startswith("−"))
+        out = ""
+        for index, term in enumerate(terms):
+            text = self._print(term)
+            if text.startswith("−"):
+                out += (" − " if index else "−") + text[1:]
+            else:
+                out += (" + " if index else "") + text
+        return out
+
+    def _print_ElementwiseApplyFunction(self, expr) -> str:
+        return _applied(self, expr)
 
     def _print_Derivative(self, expr: sympy.Derivative) -> str:
         (variable, _count), *_ = expr.variable_count
@@ -169,12 +282,98 @@ def _is_reciprocal(factor: sympy.Expr) -> bool:
 
 
 class TextbookLatexPrinter(LatexPrinter):
-    """SymPy's LaTeX with σ for sigmoid, xᵢ for data, and Σ written with its limits."""
+    """SymPy's LaTeX with σ for sigmoid, xᵢ for data, Σ written with its limits, and the
+    functions of machine learning named as courses name them."""
 
     _default_settings = {**LatexPrinter._default_settings, "params": ()}
 
     def __init__(self, params: tuple[str, ...] = ()):
-        super().__init__({"inv_trig_style": "abbreviated", "params": params})
+        super().__init__({"inv_trig_style": "full", "params": params})
+
+    def _print_Symbol(self, expr: sympy.Symbol, style: str = "plain") -> str:
+        match = _NAME.match(expr.name)
+        if match and match.group(1) in _GREEK_ALIASES:
+            expr = sympy.Symbol(_GREEK_ALIASES[match.group(1)] + match.group(2))
+        return super()._print_Symbol(expr, style)
+
+    def _call(self, name: str, args, exp: str | None = None) -> str:
+        """name(a, b) with stretchy brackets, and f(u)^{k} for a power of it."""
+        text = rf"{name}\left({', '.join(self._print(a) for a in args)}\right)"
+        return f"{text}^{{{exp}}}" if exp else text
+
+    def _print_sigmoid(self, expr, exp=None) -> str:
+        return self._call(r"\sigma", expr.args, exp)
+
+    def _print_softplus(self, expr, exp=None) -> str:
+        return self._call(r"\operatorname{softplus}", expr.args, exp)
+
+    def _print_relu(self, expr, exp=None) -> str:
+        return self._call(r"\operatorname{relu}", expr.args, exp)
+
+    def _print_leaky_relu(self, expr, exp=None) -> str:
+        args = _without_default(expr.args, LEAKY_SLOPE)
+        return self._call(r"\operatorname{leaky\_relu}", args, exp)
+
+    def _print_huber(self, expr, exp=None) -> str:
+        return self._call(r"\operatorname{huber}", _without_default(expr.args, 1), exp)
+
+    def _print_maximum(self, expr, exp=None) -> str:
+        return self._call(r"\max", expr.args, exp)
+
+    def _print_minimum(self, expr, exp=None) -> str:
+        return self._call(r"\min", expr.args, exp)
+
+    def _print_logsumexp(self, expr, exp=None) -> str:
+        return self._call(r"\operatorname{logsumexp}", expr.args, exp)
+
+    def _print_softmax(self, expr, exp=None) -> str:
+        return self._call(rf"\operatorname{{softmax}}_{{{expr.args[0]}}}", expr.args[1:], exp)
+
+    def _print_log1p(self, expr, exp=None) -> str:
+        return self._call(r"\log", [1 + expr.args[0]], exp)
+
+    def _print_expm1(self, expr, exp=None) -> str:
+        text = rf"\left(e^{{{self._print(expr.args[0])}}} - 1\right)"
+        return f"{text}^{{{exp}}}" if exp else text
+
+    def _print_log2(self, expr, exp=None) -> str:
+        return self._call(r"\log_{2}", expr.args, exp)
+
+    def _print_log10(self, expr, exp=None) -> str:
+        return self._call(r"\log_{10}", expr.args, exp)
+
+    def _print_cbrt(self, expr, exp=None) -> str:
+        text = rf"\sqrt[3]{{{self._print(expr.args[0])}}}"
+        return rf"\left({text}\right)^{{{exp}}}" if exp else text
+
+    def _print_Heaviside(self, expr, exp=None) -> str:
+        argument, at_zero = expr.args
+        if at_zero in (0, 1):
+            relation = ">" if at_zero == 0 else r"\ge"
+            text = rf"\mathbb{{1}}\left[{self._print(argument)} {relation} 0\right]"
+        else:
+            text = self._call("H", [argument])
+        return f"{text}^{{{exp}}}" if exp else text
+
+    def _print_tie_share(self, expr, exp=None) -> str:
+        mine, *others = expr.args
+        rest = ", ".join(self._print(a) for a in others)
+        text = rf"H\left({self._print(mine)};\, {rest}\right)"
+        return f"{text}^{{{exp}}}" if exp else text
+
+    def _print_Piecewise(self, expr) -> str:
+        """cases, each with its condition and no words: the second's is the first's negation."""
+        if len(expr.args) != 2 or not isinstance(
+            expr.args[0].cond, sympy.core.relational.Relational
+        ):
+            return super()._print_Piecewise(expr)
+        (first, condition), (second, _) = expr.args
+        negation = Relational(condition.lhs, condition.rhs, _NEGATED[condition.rel_op])
+        rows = [
+            rf"{self._print(value)} & {self._print(cond)}"
+            for value, cond in ((first, condition), (second, negation))
+        ]
+        return r"\begin{cases} " + r" \\ ".join(rows) + r" \end{cases}"
 
     def _as_ordered_terms(self, expr, order=None):
         return textbook_order(expr, self._settings["params"])
@@ -182,6 +381,40 @@ class TextbookLatexPrinter(LatexPrinter):
     def _print_Indexed(self, expr: sympy.Indexed) -> str:
         base = self._print(sympy.Symbol(str(expr.base)))
         return f"{base}_{{i}}" if "_" not in base else f"{{{base}}}_{{i}}"
+
+    def _print_ElementwiseApplyFunction(self, expr) -> str:
+        return _applied(self, expr)
+
+    def _print_OneMatrix(self, expr) -> str:
+        return r"\mathbf{1}"
+
+    def _print_MatMul(self, expr) -> str:
+        """(2/n) Xᵀ(Xθ − y) as \\frac{2}{n} X^{T} (…): the number in front, unbracketed."""
+        coefficient, factors = _matrix_coefficient(expr)
+        parts = []
+        for factor in factors:
+            text = self._print(factor)
+            if isinstance(factor, sympy.MatAdd | sympy.MatMul):
+                text = rf"\left({text}\right)"
+            parts.append(text)
+        product = " ".join(parts)
+        if coefficient == 1:
+            return product
+        if coefficient == -1:
+            return f"- {product}"
+        sign = "- " if coefficient.could_extract_minus_sign() else ""
+        return f"{sign}{self._print(abs(coefficient))} {product}"
+
+    def _print_MatAdd(self, expr) -> str:
+        terms = sorted(expr.args, key=lambda t: self._print(t).startswith("-"))
+        out = ""
+        for index, term in enumerate(terms):
+            text = self._print(term)
+            if text.startswith("-"):
+                out += (" - " if index else "-") + text[1:].lstrip()
+            else:
+                out += (" + " if index else "") + text
+        return out
 
     def _print_Mul(self, expr: sympy.Mul) -> str:
         """(2/n) Σ …, not Σ … over n: the factor in front of the sum, as textbooks write it."""
@@ -197,6 +430,31 @@ class TextbookLatexPrinter(LatexPrinter):
     def _print_Abs(self, expr, exp=None) -> str:
         text = rf"\left|{self._print(expr.args[0])}\right|"
         return f"{text}^{{{exp}}}" if exp else text
+
+
+def _matrix_coefficient(expr) -> tuple[sympy.Expr, list]:
+    """A product of matrices split into its scalar factor and its matrices, in order."""
+    scalars = [f for f in expr.args if not getattr(f, "is_Matrix", False)]
+    matrices = [f for f in expr.args if getattr(f, "is_Matrix", False)]
+    return sympy.Mul(*scalars), matrices
+
+
+def _applied(printer, expr) -> str:
+    """f applied to each entry of a vector, printed as f(Xθ): σ(Xθ), log(1 − σ(Xθ))."""
+    function, argument = expr.function, expr.expr
+    if isinstance(function, sympy.Lambda):
+        (variable,), body = function.args
+    else:
+        variable = sympy.Dummy("t")
+        body = function(variable)
+    marker = sympy.Symbol("MARKER")
+    text = printer._print(body.xreplace({variable: marker}))
+    return text.replace(printer._print(marker), printer._print(argument))
+
+
+def _without_default(args, default) -> tuple:
+    """huber(u) for huber(u, 1), leaky_relu(z) for leaky_relu(z, 0.01): as typed."""
+    return args[:-1] if args[-1] == default else args
 
 
 def to_unicode(expr: sympy.Expr, params: tuple[str, ...] = ()) -> str:
