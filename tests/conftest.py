@@ -1,4 +1,5 @@
-"""Shared helpers: run the CLI in-process and as a real subprocess."""
+"""Shared helpers: run the CLI in-process and as a real subprocess; courses built once for
+every test that reads them."""
 
 from __future__ import annotations
 
@@ -12,6 +13,68 @@ import pytest
 from derive.app.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "examples" / "seeds"
+
+# The lessons the seeds course lacks: |u|, a saddle, Rosenbrock's valley, and a backpropagation
+# lesson (every notebook made). One language each: the seeds course has every page in both, and
+# what these add (bars in tables, two parameters, a long run, the graph's tables and code) is the
+# same in either; the saddle and the backpropagation lesson are the Chinese ones.
+EXTRA_COURSE = """title = "Three more"
+languages = ["zh", "en"]
+
+[[lessons]]
+title = "|w − 3| + w²/2"
+slug = "abs"
+loss = "abs(w-3) + 0.5*w**2"
+languages = ["en"]
+formats = ["ipynb"]
+
+[[lessons]]
+title = "A saddle"
+slug = "saddle"
+loss = "x**2 - y**2"
+init = { x = 1, y = 0.5 }
+languages = ["zh"]
+formats = ["ipynb"]
+
+[[lessons]]
+title = "Logistic regression, node by node"
+slug = "backprop"
+kind = "backprop"
+loss = "mean(-(y*log(sigmoid(w*x + b)) + (1-y)*log(1 - sigmoid(w*x + b))))"
+data = { x = [-2, -1, 1, 3], y = [0, 0, 1, 1] }
+at = { w = 0.5, b = -0.25 }
+rows = [1, 2]
+languages = ["zh"]
+formats = ["ipynb"]
+
+[[lessons]]
+title = "Rosenbrock"
+slug = "rosenbrock"
+loss = "(1-x)**2 + 100*(y-x**2)**2"
+init = { x = -1.5, y = 2 }
+lr = 0.0005
+steps = 200
+languages = ["en"]
+formats = ["ipynb"]
+"""
+
+
+@pytest.fixture(scope="session")
+def seeds_course(tmp_path_factory) -> Path:
+    """examples/seeds/course.toml built once: read it, never write into it."""
+    out = tmp_path_factory.mktemp("course") / "seeds"
+    assert main(["course", str(SEEDS / "course.toml"), "--out", str(out), "--jobs", "2"]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def extra_course(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("extra")
+    (folder / "course.toml").write_text(EXTRA_COURSE, encoding="utf-8")
+    out = folder / "out"
+    assert main(["course", str(folder / "course.toml"), "--out", str(out), "--jobs", "2"]) == 0
+    return out
 
 
 @dataclass(frozen=True)

@@ -444,7 +444,7 @@ def test_lesson_files_in_both_languages(network_lesson):
         for name in (
             f"backprop.{language}.md",
             f"backprop.{language}.html",
-            f"backprop.{language}.ipynb",
+            f"backprop-notebook.{language}.ipynb",
         ):
             assert (out / name).stat().st_size > 0
         assert (out / "figures" / language / "backprop.png").read_bytes()[:4] == b"\x89PNG"
@@ -518,7 +518,7 @@ def test_every_readme_example_runs(tmp_path, capsys):
             args[args.index("--out") + 1] = str(tmp_path / "lesson")
         assert main(args) == 0, args
         assert "Traceback" not in capsys.readouterr().err
-    assert (tmp_path / "lesson" / "backprop.zh.ipynb").exists()
+    assert (tmp_path / "lesson" / "backprop-notebook.zh.ipynb").exists()
 
 
 def test_exercises_do_not_give_their_answers_away(tmp_path):

@@ -92,7 +92,9 @@ def test_notebook_cells_are_a_heading_and_the_code_in_both_languages():
         assert name == "w" and w.grad.item() == pytest.approx(graph.node("w").grad, rel=1e-12)
         book = backprop_notebook(graph, language)
         nbformat.validate(book)
-        assert [c.source for c in book.cells] == [text, code]
+        # under the lesson's title: a book's reader wants each page to open with its H1
+        title, *cells = [c.source for c in book.cells]
+        assert title.startswith("# ") and "\n" not in title and cells == [text, code]
 
 
 def test_a_new_function_is_one_row_of_the_derivation_table(monkeypatch):

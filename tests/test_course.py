@@ -17,13 +17,12 @@ from derive.show.notebook import code_of
 from tests.test_lesson_numbers import table
 
 SEEDS = Path(__file__).resolve().parent.parent / "examples" / "seeds"
+# seeds_course (tests/conftest.py): the seeds course, built once per session
 
 
-@pytest.fixture(scope="module")
-def seeds_course(tmp_path_factory):
-    out = tmp_path_factory.mktemp("course") / "seeds"
-    assert main(["course", str(SEEDS / "course.toml"), "--out", str(out), "--jobs", "2"]) == 0
-    return out
+def page(course: Path, slug: str, language: str, kind: str = "md") -> Path:
+    """A course names each lesson's files by its slug: <slug>/<slug>.<lang>.md."""
+    return course / slug / f"{slug}.{language}.{kind}"
 
 
 def table_values(markdown: str, column: int) -> list[float]:
@@ -38,14 +37,15 @@ def test_every_seed_lesson_is_built_and_indexed(seeds_course):
     assert len(slugs) == 12
     for slug in slugs:
         for language in ("zh", "en"):
-            assert (seeds_course / slug / f"lesson.{language}.html").stat().st_size > 10_000
+            assert page(seeds_course, slug, language, "html").stat().st_size > 10_000
     index = (seeds_course / "index.en.md").read_text()
-    assert all(f"({slug}/lesson.en.md)" in index for slug in slugs)
-    assert "seed-001-regression/lesson.zh.html" in (seeds_course / "index.zh.html").read_text()
+    assert all(f"({slug}/{slug}.en.md)" in index for slug in slugs)
+    index_html = (seeds_course / "index.zh.html").read_text()
+    assert "seed-001-regression/seed-001-regression.zh.html" in index_html
 
 
 def test_seed_000_numbers(seeds_course):
-    md = (seeds_course / "seed-000-parabola" / "lesson.en.md").read_text()
+    md = page(seeds_course, "seed-000-parabola", "en").read_text()
     w, expected = 0.0, []
     for _ in range(8):
         expected.append(w)
@@ -55,7 +55,7 @@ def test_seed_000_numbers(seeds_course):
 
 
 def test_seed_001_wrong_epochs_are_corrected(seeds_course):
-    md = (seeds_course / "seed-001-regression" / "lesson.zh.md").read_text()
+    md = page(seeds_course, "seed-001-regression", "zh").read_text()
     t0 = t1 = 0.0
     for _ in range(2):
         error = [t0 + t1 * x - y for x, y in ((1, 2), (2, 3), (3, 4))]
@@ -76,7 +76,7 @@ def test_seed_001_wrong_epochs_are_corrected(seeds_course):
     ],
 )
 def test_seed_004_learning_rates(seeds_course, slug, lr, steps):
-    md = (seeds_course / slug / "lesson.en.md").read_text()
+    md = page(seeds_course, slug, "en").read_text()
     x = 4.0
     for _ in range(steps):
         x -= lr * 2 * x
@@ -86,13 +86,13 @@ def test_seed_004_learning_rates(seeds_course, slug, lr, steps):
 
 
 def test_seed_004_divergence(seeds_course):
-    md = (seeds_course / "seed-004-x2-lr-1.1" / "lesson.en.md").read_text()
+    md = page(seeds_course, "seed-004-x2-lr-1.1", "en").read_text()
     assert table_values(md, 1)[:5] == pytest.approx([4, -4.8, 5.76, -6.912, 8.2944])
     assert md.count("| true |") == 2
 
 
 def test_seed_004_quartic_starts(seeds_course):
-    md = (seeds_course / "seed-004-quartic" / "lesson.en.md").read_text()
+    md = page(seeds_course, "seed-004-quartic", "en").read_text()
     for start in (-2.0, 0.5, 2.0):
         x = start
         for _ in range(100):
@@ -108,7 +108,7 @@ def test_seed_004_line_fit_matches_the_seeds_own_loop(seeds_course):
     for _ in range(200):
         r = w * x + b - y
         w, b = w - 0.01 * 2 * np.mean(r * x), b - 0.01 * 2 * np.mean(r)
-    md = (seeds_course / "seed-004-line" / "lesson.en.md").read_text()
+    md = page(seeds_course, "seed-004-line", "en").read_text()
     final = re.search(
         r"after 200 steps it is \$L = [^$]+\$, at \$w = ([-0-9.]+), b = ([-0-9.]+)\$", md
     )
@@ -117,14 +117,14 @@ def test_seed_004_line_fit_matches_the_seeds_own_loop(seeds_course):
 
 def test_notebooks_run_and_reproduce_the_table(seeds_course):
     matplotlib.use("Agg")
-    book = nbformat.read(
-        str(seeds_course / "seed-001-regression" / "lesson.en.ipynb"), as_version=4
-    )
+    path = seeds_course / "seed-001-regression" / "seed-001-regression-notebook.en.ipynb"
+    book = nbformat.read(str(path), as_version=4)
     namespace: dict = {}
-    exec(compile(code_of(book), "lesson.en.ipynb", "exec"), namespace)  # our generated code
+    exec(compile(code_of(book), path.name, "exec"), namespace)  # our generated code
     assert namespace["history"][2] == pytest.approx([0.546667, 1.182222], abs=1e-6)
-    line = nbformat.read(str(seeds_course / "seed-004-line" / "lesson.zh.ipynb"), as_version=4)
-    exec(compile(code_of(line), "lesson.zh.ipynb", "exec"), namespace)
+    path = seeds_course / "seed-004-line" / "seed-004-line-notebook.zh.ipynb"
+    line = nbformat.read(str(path), as_version=4)
+    exec(compile(code_of(line), path.name, "exec"), namespace)
     assert len(namespace["history"]) == 201
 
 
@@ -149,7 +149,7 @@ def test_a_broken_lesson_fails_alone(tmp_path, capsys):
     assert "course.toml: lessons[1], line 9: this '(' is never closed" in err
     assert "course.toml: lessons[2], line 13: unknown key 'speed'" in err
     assert "1 built, 0 skipped, 2 failed" in err
-    assert (tmp_path / "out" / "fine" / "lesson.en.md").exists()
+    assert (tmp_path / "out" / "fine" / "fine.en.md").exists()
     assert not (tmp_path / "out" / "broken").exists()
 
 
@@ -190,7 +190,7 @@ def test_invoke_build_course(tmp_path):
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "out" / "p" / "lesson.zh.html").exists()
+    assert (tmp_path / "out" / "p" / "p.zh.html").exists()
 
 
 def test_lesson_format_ipynb(tmp_path, derive_cli):
@@ -208,11 +208,11 @@ def test_lesson_format_ipynb(tmp_path, derive_cli):
         "--out",
         str(out),
     )
-    assert result.code == 0 and "lesson.en.ipynb" in result.out
+    assert result.code == 0 and "lesson-notebook.en.ipynb" in result.out
     matplotlib.use("Agg")
     namespace: dict = {}
-    book = nbformat.read(str(out / "lesson.en.ipynb"), as_version=4)
-    exec(compile(code_of(book), "lesson.en.ipynb", "exec"), namespace)
+    book = nbformat.read(str(out / "lesson-notebook.en.ipynb"), as_version=4)
+    exec(compile(code_of(book), "lesson-notebook.en.ipynb", "exec"), namespace)
     assert namespace["history"][1:5, 0] == pytest.approx([0.6, 1.08, 1.464, 1.7712])
 
 
@@ -223,4 +223,4 @@ def test_course_format_ipynb_adds_notebooks_to_every_lesson(tmp_path):
     )
     out = tmp_path / "out"
     assert main(["course", str(spec), "--out", str(out), "--format", "ipynb"]) == 0
-    assert (out / "a" / "lesson.en.ipynb").exists()
+    assert (out / "a" / "a-notebook.en.ipynb").exists()

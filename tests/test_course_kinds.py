@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from derive.app.cli import main
 
@@ -68,18 +69,24 @@ def course(tmp_path_factory):
 
 
 def test_a_backprop_entry_writes_the_backprop_lesson_and_the_index_links_it(course):
-    md = (course / "logistic-backprop" / "backprop.en.md").read_text()
+    md = (course / "logistic-backprop" / "logistic-backprop.en.md").read_text()
     # row 2: x = −1, y = 0 at w = 0.5, b = −0.25: z = −0.75, ∂L/∂w = σ(z)·x by hand
     sigma = 1 / (1 + math.exp(0.75))
     assert "row 2 of the data" in md
     assert f"{sigma * -1:.6g}" in md.replace("−", "-")
+    # a page of the course like the others: Docusaurus's front matter, in the spec's order
+    head, body = md.removeprefix("---\n").split("\n---\n", 1)
+    matter = yaml.safe_load(head)
+    assert set(matter) == {"title", "description", "keywords", "sidebar_position"}
+    assert matter["sidebar_position"] == 1 and "backpropagation" in matter["keywords"]
+    assert body.lstrip("\n").startswith(f"# {matter['title']}\n")
     index = (course / "index.en.md").read_text()
-    assert "(logistic-backprop/backprop.en.md)" in index
-    assert "logistic-backprop/backprop.en.html" in (course / "index.en.html").read_text()
+    assert "(logistic-backprop/logistic-backprop.en.md)" in index
+    assert "logistic-backprop/logistic-backprop.en.html" in (course / "index.en.html").read_text()
 
 
 def test_an_adam_entry_shows_adams_state_by_hand(course):
-    md = (course / "adam" / "lesson.en.md").read_text()
+    md = (course / "adam" / "adam.en.md").read_text()
     assert "torch.optim.Adam" in md and "betas=(0.8, 0.99)" in md
     # the first step from w = 0: g = −6, m = 0.2·(−6), v = 0.01·36, m̂ = −6, v̂ = 36
     g = -6.0
@@ -92,7 +99,7 @@ def test_an_adam_entry_shows_adams_state_by_hand(course):
 
 
 def test_a_scheduled_entry_compares_with_the_constant_rate(course):
-    md = (course / "decay" / "lesson.en.md").read_text()
+    md = (course / "decay" / "decay.en.md").read_text()
     # by hand: a constant step of 0.3 on |w − 1| from 0 ends in a 2-cycle (0.9, 1.2)
     w, seen = 0.0, []
     for _ in range(30):

@@ -38,7 +38,7 @@ def test_every_bad_value_fails_its_lesson_alone(tmp_path, capsys):
         lines = [line for line in err.splitlines() if f"lessons[{k}]" in line]
         assert len(lines) == 1 and message in lines[0], (k, message, lines)
     assert f"1 built, 0 skipped, {len(BAD)} failed" in err
-    assert (tmp_path / "out" / "fine" / "lesson.en.md").exists()
+    assert (tmp_path / "out" / "fine" / "fine.en.md").exists()
 
 
 def test_arrays_nested_thousands_deep_are_one_line(tmp_path):

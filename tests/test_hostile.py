@@ -293,6 +293,6 @@ def test_hostile_course_entries_fail_alone(derive_cli, tmp_path, entry):
     assert result.code == 1
     assert "course.toml: lessons[0], line 3:" in result.err and "Traceback" not in result.err
     assert "root:" not in result.err  # nothing of /etc/passwd leaks
-    assert (tmp_path / "out" / "ok" / "lesson.en.md").exists()
+    assert (tmp_path / "out" / "ok" / "ok.en.md").exists()
     assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.is_dir()) == ["ok"]
     assert time.perf_counter() - started < 10

@@ -994,7 +994,7 @@ def test_course_key_interactive(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "interactive must be true or false" in err
     assert "this lesson uses rmsprop" in err
-    page = (tmp_path / "out" / "bowl" / "lesson.en.html").read_text(encoding="utf-8")
+    page = (tmp_path / "out" / "bowl" / "bowl.en.html").read_text(encoding="utf-8")
     assert 'id="derive-try"' in page
 
 

@@ -18,6 +18,7 @@ from derive.core.descend import Trace
 from derive.core.experiments import run_experiments
 from derive.show import figures
 from derive.show.backprop import graph_figure
+from derive.show.book import notebook_name, portable
 from derive.show.catalog import LANGUAGES, messages
 from derive.show.html import markdown_to_html
 from derive.show.interactive import check_panel, interactive_panel
@@ -28,6 +29,7 @@ from derive.show.lesson import (
     lesson_view,
     render_markdown,
 )
+from derive.show.notebook import notebook, write_notebook
 from derive.show.report import (
     ClassReport,
     class_csv,
@@ -57,6 +59,9 @@ def build_lesson(
     claims: tuple[Claim, ...] = (),
     parallel: bool = True,
     interactive: bool = False,
+    name: str = "lesson",
+    with_notebook: bool = False,
+    position: int | None = None,
     force: bool = False,
 ) -> list[Path]:
     """Write the lesson into `out` atomically: all files appear at once, or none change.
@@ -64,7 +69,9 @@ def build_lesson(
     `starts` sets the landscape section's starting points; `claims` are a source's printed
     values, shown beside the true ones. `parallel` renders the languages in forked processes.
     `interactive` adds the HTML page's panel that re-runs the descent as the reader changes η,
-    the momentum and the start.
+    the momentum and the start. The pages are `<name>.<lang>.md|html`, the notebooks
+    (`with_notebook`) `<name>-notebook.<lang>.ipynb`; `position` is the lesson's place in a
+    course.
     """
     data = data or {}
     if interactive:
@@ -85,8 +92,8 @@ def build_lesson(
         figures.render(made, staging / relative, figure_formats, language)
         paths = {name: (relative / f"{name}.png").as_posix() for name in made}
         view = lesson_view(derivation, trace, experiments, language, paths, chosen, claims)
-        markdown = render_markdown(view)
-        (staging / f"lesson.{language}.md").write_text(markdown, encoding="utf-8")
+        markdown = portable(render_markdown(view), position)
+        (staging / f"{name}.{language}.md").write_text(markdown, encoding="utf-8")
         drawn = {path: staging / path for path in paths.values()}
         panel = (
             interactive_panel(derivation, trace, experiments, data, language)
@@ -94,7 +101,10 @@ def build_lesson(
             else None
         )
         html = markdown_to_html(markdown, language, view.page_title, drawn, interactive=panel)
-        (staging / f"lesson.{language}.html").write_text(html, encoding="utf-8")
+        (staging / f"{name}.{language}.html").write_text(html, encoding="utf-8")
+        if with_notebook:
+            book = notebook(derivation, trace, data, view)
+            write_notebook(book, staging / notebook_name(name, language))
 
     def write_all(staging: Path) -> None:
         if parallel:

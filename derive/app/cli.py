@@ -41,7 +41,6 @@ from derive.show.catalog import LANGUAGES, messages
 from derive.show.contracts import behaviour_json, trace_json
 from derive.show.explain import render_diff
 from derive.show.lesson import SECTIONS, WORKED_STEPS
-from derive.show.notebook import write_notebooks
 from derive.show.printing import hazard_text, number, unicode_name
 from derive.show.report import ClassReport, accounted, verdict_json, verdict_text
 
@@ -434,11 +433,9 @@ def run_lesson(args: argparse.Namespace) -> int:
         start,
         args.sections,
         interactive=args.interactive,
+        with_notebook=args.format == "ipynb",
         force=args.force,
     )
-    if args.format == "ipynb":
-        write_notebooks(derivation, trace, data, out, languages)
-        written = sorted(p.relative_to(out.parent) for p in out.rglob("*") if p.is_file())
     if args.open:
         for language in languages:
             print(out / f"lesson.{language}.html")

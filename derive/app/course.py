@@ -24,7 +24,7 @@ import re
 import time
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,11 +42,11 @@ from derive.core.optimizers import DEFAULTS, Optimizer
 from derive.core.parse import one_hot_targets, parse_loss, parse_number, to_float
 from derive.core.schedules import Schedule, parse_schedule
 from derive.show.backprop import write_backprop
+from derive.show.book import BookLesson, BookPart, book_files, notebook_name
 from derive.show.catalog import LANGUAGES, environment, messages
 from derive.show.escape import markdown_text
 from derive.show.html import markdown_to_html
 from derive.show.lesson import SECTIONS, WORKED_STEPS, Claim
-from derive.show.notebook import write_notebooks
 
 HASH_FILE = ".derive-build"
 KEYS = {
@@ -86,6 +86,7 @@ class LessonSpec:
     slug: str
     entry: Mapping[str, object]  # as written, for the hash
     data_path: Path | None = None
+    position: int = 1  # its place in the spec, from 1 (Docusaurus's sidebar_position)
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,8 @@ class Outcome:
     status: str  # "built" | "skipped" | "failed"
     seconds: float
     message: str = ""
-    document: str = "lesson"  # the page the index links: lesson.<lang> or backprop.<lang>
+    document: str = "lesson"  # the pages' name, <document>.<lang>.md|html: the lesson's slug
+    languages: tuple[str, ...] = ()  # the languages it is written in (none: a spec's problem)
 
 
 def read_course(path: Path, extra_formats: tuple[str, ...] = ()) -> Course:
@@ -145,7 +147,10 @@ def read_course(path: Path, extra_formats: tuple[str, ...] = ()) -> Course:
                 formats = entry.get("formats", [])
                 formats = formats if isinstance(formats, list) else [formats]
                 entry = {**entry, "formats": sorted({*formats, *extra_formats})}
-            lesson = _validated(entry, where, path.parent, tuple(languages), index)
+            lesson = replace(
+                _validated(entry, where, path.parent, tuple(languages), index),
+                position=index + 1,
+            )
             if lesson.slug in slugs:
                 raise DeriveError(f"the folder name {lesson.slug!r} is used twice")
             slugs.add(lesson.slug)
@@ -221,7 +226,7 @@ def fingerprint() -> str:
 
 def lesson_hash(lesson: LessonSpec, languages: tuple[str, ...], derive_hash: str) -> str:
     digest = hashlib.sha256(json.dumps(lesson.entry, sort_keys=True, default=str).encode())
-    digest.update(json.dumps(languages).encode() + derive_hash.encode())
+    digest.update(json.dumps([languages, lesson.position]).encode() + derive_hash.encode())
     if lesson.data_path is not None:
         digest.update(lesson.data_path.read_bytes())
     return digest.hexdigest()
@@ -232,30 +237,28 @@ def build_one(lesson: LessonSpec, course: Course, out: Path, derive_hash: str) -
     started = time.perf_counter()
     folder = out / lesson.slug
     languages = tuple(lesson.entry.get("languages") or course.languages)
+    named = (lesson.slug, lesson.title, lesson.where)
     try:
         digest = lesson_hash(lesson, languages, derive_hash)
         stamp = folder / HASH_FILE
         if stamp.is_file() and stamp.read_text() == digest:
             seconds = time.perf_counter() - started
-            document = lesson.entry.get("kind", "lesson")
-            return Outcome(
-                lesson.slug, lesson.title, lesson.where, "skipped", seconds, "", document
-            )
-        document = _build(lesson, languages, folder)
+            return Outcome(*named, "skipped", seconds, "", lesson.slug, languages)
+        _build(lesson, languages, folder)
         write_file(stamp, digest)
         seconds = time.perf_counter() - started
-        return Outcome(lesson.slug, lesson.title, lesson.where, "built", seconds, "", document)
+        return Outcome(*named, "built", seconds, "", lesson.slug, languages)
     except DeriveError as error:
         message = str(error)
     except Exception as error:  # a bug, but one lesson's: the course goes on, and says which
         message = f"{type(error).__name__}: {error}"
-    return Outcome(
-        lesson.slug, lesson.title, lesson.where, "failed", time.perf_counter() - started, message
-    )
+    seconds = time.perf_counter() - started
+    return Outcome(*named, "failed", seconds, message, lesson.slug, languages)
 
 
-def _build(lesson: LessonSpec, languages: tuple[str, ...], folder: Path) -> str:
-    """Build the entry into `folder`; returns the document's name (lesson or backprop)."""
+def _build(lesson: LessonSpec, languages: tuple[str, ...], folder: Path) -> None:
+    """Build the entry into `folder`, its pages named by its slug (`<slug>.<lang>.md`), its
+    notebooks apart (`<slug>-notebook.<lang>.ipynb`): one name per page in a book."""
     entry = lesson.entry
     data = _data(entry.get("data"), lesson.data_path)
     params = entry.get("params")
@@ -270,8 +273,8 @@ def _build(lesson: LessonSpec, languages: tuple[str, ...], folder: Path) -> str:
     if data:
         loss = one_hot_targets(loss, data)
     if entry.get("kind", "lesson") == "backprop":
-        _build_backprop(entry, loss, data, languages, folder)
-        return "backprop"
+        _build_backprop(entry, loss, data, languages, folder, lesson)
+        return
     start = _start(entry.get("init", {}), loss.params)
     steps = entry.get("steps", 20)
     if isinstance(steps, bool) or not isinstance(steps, int) or not 0 <= steps <= 100_000:
@@ -307,14 +310,17 @@ def _build(lesson: LessonSpec, languages: tuple[str, ...], folder: Path) -> str:
         claims,
         parallel=False,
         interactive=interactive,
+        name=lesson.slug,
+        with_notebook="ipynb" in entry.get("formats", []),
+        position=lesson.position,
     )
-    if "ipynb" in entry.get("formats", []):
-        write_notebooks(derivation, trace, used, folder, languages)
-    return "lesson"
 
 
-def _build_backprop(entry, loss, data, languages: tuple[str, ...], folder: Path) -> None:
-    """kind = "backprop": the graph at `at` (default 0), on `row` or `rows` of the data."""
+def _build_backprop(
+    entry, loss, data, languages: tuple[str, ...], folder: Path, lesson: LessonSpec
+) -> None:
+    """kind = "backprop": the graph at `at` (default 0), on `row` or `rows` of the data; its
+    pages named by the lesson's slug, like every page of a course."""
     point = _start(entry.get("at", {}), loss.params)
     row, rows = entry.get("row"), entry.get("rows")
     if row is not None and (isinstance(row, bool) or not isinstance(row, int) or row < 1):
@@ -331,7 +337,15 @@ def _build_backprop(entry, loss, data, languages: tuple[str, ...], folder: Path)
     notebook = "ipynb" in entry.get("formats", [])
     write_folder(
         folder,
-        lambda staging: write_backprop(graph, exercise, staging, languages, notebook=notebook),
+        lambda staging: write_backprop(
+            graph,
+            exercise,
+            staging,
+            languages,
+            notebook=notebook,
+            name=lesson.slug,
+            position=lesson.position,
+        ),
     )
 
 
@@ -484,16 +498,20 @@ def build_course(
 
     outcomes += map_forked(work, list(course.lessons), jobs, arrived)
     _write_index(course, outcomes, out)
+    written = _write_book(course, outcomes, out)
     indexes = [
         f"index.{language}.{kind}" for language in course.languages for kind in ("md", "html")
     ]
-    record(out, [*indexes, *(f"{o.slug}/" for o in outcomes if o.slug)])
+    record(out, [*indexes, *written, *(f"{o.slug}/" for o in outcomes if o.slug)])
     return outcomes
 
 
 def _write_index(course: Course, outcomes: list[Outcome], out: Path) -> None:
+    """index.<lang>.md|html: each language's index lists the lessons written in it (a problem of
+    the spec as a whole, in every index)."""
     for language in course.languages:
         words = messages(language)["course"]
+        listed = [o for o in outcomes if not o.languages or language in o.languages]
         rows = [
             {
                 "title": markdown_text(o.title),
@@ -503,7 +521,7 @@ def _write_index(course: Course, outcomes: list[Outcome], out: Path) -> None:
                 "where": markdown_text(o.where),
                 "message": markdown_text(o.message),
             }
-            for o in outcomes
+            for o in listed
         ]
         for kind in ("md", "html"):
             view = {"title": course.title, "rows": rows, "link": kind, "language": language}
@@ -515,7 +533,36 @@ def _write_index(course: Course, outcomes: list[Outcome], out: Path) -> None:
                 write_file(path, text)
             else:
                 links = frozenset(
-                    f"{o.slug}/{o.document}.{language}.html" for o in outcomes if o.slug
+                    f"{o.slug}/{o.document}.{language}.html" for o in listed if o.slug
                 )
                 html = markdown_to_html(text, language, course.title, links=links, contents=False)
                 write_file(path, html)
+
+
+# -- the course as a book -------------------------------------------------------------------------
+
+
+def _write_book(course: Course, outcomes: list[Outcome], out: Path) -> list[str]:
+    """`_config.yml`, `_toc.yml` (Jupyter Book 1) and `myst.yml` (mystmd) beside the index:
+    the lessons the index links, in the spec's order, each language a part of the book.
+    Returns the names written."""
+    shown = [o for o in outcomes if o.slug and o.status != "failed"]
+    parts = []
+    for language in course.languages:
+        lessons = []
+        for o in (o for o in shown if language in o.languages):
+            notebook = notebook_name(o.document, language)
+            lessons.append(
+                BookLesson(
+                    f"{o.slug}/{o.document}.{language}",
+                    f"{o.slug}/{notebook.removesuffix('.ipynb')}"
+                    if (out / o.slug / notebook).is_file()
+                    else None,
+                )
+            )
+        caption = messages(language)["course"]["book_part"]
+        parts.append(BookPart(language, caption, f"index.{language}", tuple(lessons)))
+    files = book_files(course.title, tuple(parts))
+    for name, text in files.items():
+        write_file(out / name, text)
+    return sorted(files)

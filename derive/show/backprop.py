@@ -33,6 +33,7 @@ from sympy.printing.str import StrPrinter
 from derive.core.backprop import Graph, Node
 from derive.core.symbols import GrammarPrinter, to_text
 from derive.show import figures
+from derive.show.book import front_matter, notebook_name, portable
 from derive.show.catalog import environment, messages
 from derive.show.html import markdown_to_html
 from derive.show.printing import (
@@ -901,6 +902,7 @@ class BackpropView:
 
     language: str
     title: str
+    front_matter: str  # YAML: title, description, keywords (a page of its own only)
     words: Mapping[str, str]  # headings and column names
     loss_latex: str
     point: str
@@ -1028,9 +1030,14 @@ def backprop_view(graph: Graph, exercise: Graph | None, language: str, figure: s
     elif len(graph.rows) > 1:
         check_note = words["check_batch"].format(count=len(graph.rows))
     exercises = _exercises(exercise, catalog) if exercise is not None else ()
+    loss_text = to_unicode(loss.expr, loss.params)
+    title = words["title"].format(loss=f"L = {loss_text}")
     return BackpropView(
         language=language,
-        title=words["title"].format(loss=f"L = {to_unicode(loss.expr, loss.params)}"),
+        title=title,
+        front_matter=front_matter(
+            title, words["description"].format(loss=loss_text), words["keywords"]
+        ),
         words=words,
         loss_latex=f"L({', '.join(names)}) = {to_latex(loss.expr, loss.params)}",
         point=point_sentence,
@@ -1187,8 +1194,12 @@ def write_backprop(
     languages: tuple[str, ...],
     formats: tuple[str, ...] = ("png",),
     notebook: bool = False,
+    name: str = "backprop",
+    position: int | None = None,
 ) -> None:
-    """backprop.<lang>.md and .html (and .ipynb), with the graph figure, written into `folder`."""
+    """<name>.<lang>.md and .html, with the graph figure (and the notebook
+    `<name>-notebook.<lang>.ipynb`, named apart from the page), written into `folder`.
+    `position` is the lesson's place in a course (Docusaurus's sidebar_position)."""
     for language in languages:
         relative = Path("figures") / language
         with figures.styled(language):
@@ -1196,23 +1207,28 @@ def write_backprop(
         figures.render(made, folder / relative, formats, language)
         figure = (relative / f"{FIGURE}.png").as_posix()
         view = backprop_view(graph, exercise, language, figure)
-        markdown = render_markdown(view)
-        (folder / f"backprop.{language}.md").write_text(markdown, encoding="utf-8")
+        markdown = portable(render_markdown(view), position)
+        (folder / f"{name}.{language}.md").write_text(markdown, encoding="utf-8")
         html = markdown_to_html(markdown, language, view.title, {figure: folder / figure})
-        (folder / f"backprop.{language}.html").write_text(html, encoding="utf-8")
+        (folder / f"{name}.{language}.html").write_text(html, encoding="utf-8")
         if notebook:
-            nbformat.write(
-                backprop_notebook(graph, language), str(folder / f"backprop.{language}.ipynb")
-            )
+            path = folder / notebook_name(name, language)
+            nbformat.write(backprop_notebook(graph, language), str(path))
 
 
 def backprop_notebook(graph: Graph, language: str) -> nbformat.NotebookNode:
-    """A notebook of the PyTorch cells alone (a lesson's notebook takes `torch_cells`)."""
+    """A notebook of the PyTorch cells under the lesson's title: a page of its own in a book,
+    whose readers (Jupyter Book, MyST) want a document to open with its H1."""
     book = nbformat.v4.new_notebook()
     book.metadata = {
         "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
     }
-    for index, (kind, text) in enumerate(torch_cells(graph, language)):
+    loss = graph.derivation.loss
+    title = messages(language)["backprop"]["title"].format(
+        loss=f"$L = {to_latex(loss.expr, loss.params)}$"
+    )
+    cells = [("markdown", f"# {title}"), *torch_cells(graph, language)]
+    for index, (kind, text) in enumerate(cells):
         make = nbformat.v4.new_code_cell if kind == "code" else nbformat.v4.new_markdown_cell
         book.cells.append(make(text, id=f"backprop-{index}"))  # fixed ids: identical rebuilds
     return book

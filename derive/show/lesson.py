@@ -9,7 +9,6 @@ and the same quantity is rounded the same way everywhere.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -27,6 +26,7 @@ from derive.core.optimizers import DEFAULTS, TORCH_CLASSES, Optimizer, Quantity,
 from derive.core.symbols import N_ROWS
 from derive.show.backprop import backprop_view
 from derive.show.backprop import render_markdown as render_backprop
+from derive.show.book import front_matter
 from derive.show.catalog import environment, messages
 from derive.show.explain import LATEX, operator, partial_lines
 from derive.show.printing import hazard_text, number, to_latex, to_unicode
@@ -324,7 +324,7 @@ class _Builder:
         text_title = w("title", loss=f"L = {to_unicode(self.loss.expr, self.loss.params)}")
         return LessonView(
             language=w.language,
-            front_matter=_front_matter(
+            front_matter=front_matter(
                 text_title,
                 w("description", loss=to_unicode(self.loss.expr, self.loss.params)),
                 w.lesson["keywords"],
@@ -1473,18 +1473,6 @@ def claim_holds(claim: Claim, trace: Trace) -> bool:
     decimals = len(claim.text.split(".")[1]) if "." in claim.text else 0
     true = float(trace.params[claim.step][trace.param_names.index(claim.param)])
     return abs(true - claim.value) <= 0.5 * 10**-decimals * (1 + 1e-9)
-
-
-def _front_matter(title: str, description: str, keywords) -> str:
-    """YAML front matter (Docusaurus, MyST, Jupyter Book): JSON strings are valid YAML."""
-    lines = [
-        "---",
-        f"title: {json.dumps(title, ensure_ascii=False)}",
-        f"description: {json.dumps(description, ensure_ascii=False)}",
-        f"keywords: {json.dumps(list(keywords), ensure_ascii=False)}",
-        "---",
-    ]
-    return "\n".join(lines)
 
 
 # -- rendering ---------------------------------------------------------------------------------

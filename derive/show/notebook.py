@@ -1,5 +1,6 @@
-"""A lesson as a Jupyter notebook whose code recomputes the step table and draws the figures
-with plain NumPy and matplotlib, so that a student can run it and change it."""
+"""A lesson as a Jupyter notebook: the lesson's derivation and update rule as Markdown cells, then
+code that recomputes the step table and draws the figures with plain NumPy and matplotlib, and
+exercises whose cells run as written and check the student's answer once it is filled in."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from sympy.printing.numpy import NumPyPrinter
 
 from derive.core.derivation import Derivation
 from derive.core.descend import Trace
+from derive.core.experiments import is_plain
 from derive.core.symbols import N_ROWS
 from derive.show.catalog import environment, messages
+from derive.show.lesson import LessonView, tex_number
 from derive.show.printing import to_latex
 
 
@@ -33,30 +36,53 @@ def numpy_code(expr: sympy.Expr, derivation: Derivation) -> str:
         lambda e: isinstance(e, sympy.Indexed), lambda e: sympy.Symbol(str(e.base))
     )
     plain = plain.xreplace({**renamed, N_ROWS: sympy.Symbol("n")})
-    printer = NumPyPrinter({"fully_qualified_modules": False, "allow_unknown_functions": True})
+    printer = NumPyPrinter({"fully_qualified_modules": True, "allow_unknown_functions": True})
     return printer.doprint(plain).replace("numpy.", "np.")
 
 
 def notebook(
-    derivation: Derivation, trace: Trace, data: Mapping[str, np.ndarray], language: str
+    derivation: Derivation, trace: Trace, data: Mapping[str, np.ndarray], lesson: LessonView
 ) -> nbformat.NotebookNode:
-    """The notebook: templates/notebook.py.j2 in the percent format, split into cells."""
+    """The notebook: templates/notebook.py.j2 in the percent format, split into cells. The
+    derivation and the update rule are the lesson's own (`lesson`), in its language."""
     loss = derivation.loss
+    words = messages(lesson.language)["notebook"]
+    lr = float(trace.optimizer.options["lr"])
+    losses = trace.loss
+    # the exercise's other rate: a larger one where the lesson's run went down, else a smaller
+    went_down = bool(np.isfinite(losses[-1]) and losses[-1] <= losses[0])
+    other_lr = 2 * lr if went_down else lr / 2
+    start = [float(v) for v in trace.params[0]]
+    start_tex = ", ".join(
+        f"{to_latex(sympy.Symbol(name))} = {tex_number(value)}"
+        for name, value in zip(loss.params, start, strict=True)
+    )
+    # the code recomputes the lesson's table when the lesson ran plain descent (its rate may be
+    # scheduled: the rates are then written out); another optimizer's run is only compared
+    plain = is_plain(trace)
+    scheduled = plain and trace.schedule is not None
     source = environment.get_template("notebook.py.j2").render(
-        words=messages(language)["notebook"],
-        loss_latex=f"L({', '.join(to_latex(s) for s in loss.symbols)}) = "
-        + to_latex(loss.expr, loss.params),
+        words=words,
+        lesson=lesson,
         data={name: repr([float(v) for v in values]) for name, values in data.items()},
         arguments=", ".join(python_name(n) for n in loss.params),
+        names=repr([python_name(n) for n in loss.params]),
+        names_count=len(loss.params),
         loss_code=numpy_code(loss.expr, derivation),
         gradient_code=[numpy_code(g, derivation) for g in derivation.gradient],
-        lr=repr(float(trace.optimizer.options["lr"])),
+        lr=repr(lr),
+        other_lr=repr(other_lr),
         steps=trace.steps,
-        start=repr([float(v) for v in trace.params[0]]),
+        rates=repr([float(v) for v in trace.lr[: trace.steps]]) if scheduled else None,
+        other_optimizer="" if plain else words["other_optimizer"].format(lr=tex_number(lr)),
+        start=repr(start),
+        exercise_rate=words["exercise_rate"].format(lr=tex_number(lr), other=tex_number(other_lr)),
+        exercise_step=words["exercise_step"].format(start=start_tex),
     )
     book = nbformat.v4.new_notebook()
     book.metadata = {
-        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "language_info": {"name": "python"},
     }
     for index, (kind, text) in enumerate(_cells(source)):
         make = nbformat.v4.new_code_cell if kind == "code" else nbformat.v4.new_markdown_cell
@@ -82,7 +108,5 @@ def code_of(book: nbformat.NotebookNode) -> str:
     return "\n\n".join(cell.source for cell in book.cells if cell.cell_type == "code")
 
 
-def write_notebooks(derivation: Derivation, trace: Trace, data, folder: Path, languages) -> None:
-    for language in languages:
-        path = folder / f"lesson.{language}.ipynb"
-        nbformat.write(notebook(derivation, trace, data, language), str(path))
+def write_notebook(book: nbformat.NotebookNode, path: Path) -> None:
+    nbformat.write(book, str(path))
