@@ -15,38 +15,23 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from derive.app.build import build_lesson, slug, write_report
-from derive.app.course import Outcome, build_course, read_course
-from derive.app.data import load_data
-from derive.app.files import read_submissions
-from derive.app.grading import TIME_LIMIT, grade_many, grade_one
-from derive.app.output import refuse_early, write_folder
-from derive.app.parallel import in_parallel
-from derive.core.backprop import another_point, backprop
-from derive.core.check import parse_answer
-from derive.core.derivation import differentiate
-from derive.core.descend import Trace, descend
+# Only what builds the parser is imported here: each command imports its own stages when it
+# runs, so `derive --help` and a refused input do not pay for matplotlib, Jinja or the course.
 from derive.core.errors import DeriveError
-from derive.core.facts import measure
-from derive.core.landscape import landscape
-from derive.core.optimizers import DEFAULTS, Optimizer
-from derive.core.parse import one_hot_targets, parse_loss, parse_number, to_float
-from derive.core.schedules import SCHEDULES, parse_schedule
-from derive.core.symbols import to_text
-from derive.show.backprop import backprop_json, backprop_text, write_backprop
-from derive.show.catalog import LANGUAGES, messages
-from derive.show.contracts import behaviour_json, trace_json
-from derive.show.explain import render_diff
-from derive.show.lesson import SECTIONS, WORKED_STEPS
-from derive.show.notebook import write_notebooks
-from derive.show.printing import hazard_text, number, unicode_name
-from derive.show.report import ClassReport, accounted, verdict_json, verdict_text
+from derive.core.optimizers import DEFAULTS
+from derive.core.schedules import SCHEDULES
+from derive.show.sections import SECTIONS
+
+if TYPE_CHECKING:
+    from derive.core.descend import Trace
+    from derive.core.optimizers import Optimizer
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+LANGUAGES = ("zh", "en")  # derive.show.catalog.LANGUAGES, without loading Jinja (tested)
 LANGUAGE_CHOICES = {"zh": ("zh",), "en": ("en",), "all": ("zh", "en")}
+TIME_LIMIT = 10.0  # derive.app.grading.TIME_LIMIT, without loading the grader (tested)
 MAX_STEPS = 1_000_000
 
 
@@ -200,6 +185,9 @@ def _add_optimizer_arguments(command: argparse.ArgumentParser) -> None:
 
 def _optimizer_of(args: argparse.Namespace) -> tuple[Optimizer, object]:
     """The optimizer and the schedule the flags ask for."""
+    from derive.core.optimizers import Optimizer
+    from derive.core.schedules import parse_schedule
+
     options = {dest: getattr(args, dest) for dest, *_ in OPTIMIZER_FLAGS.values()}
     options |= {dest: getattr(args, dest) for dest, _ in OPTIMIZER_SWITCHES.values()}
     optimizer = Optimizer.make(args.optimizer, lr=args.lr, **options)
@@ -344,6 +332,8 @@ def _pairs(texts: list[str], flag: str) -> list[tuple[str, str]]:
 def parse_start(text: str, params: tuple[str, ...], flag: str = "--init") -> dict[str, float]:
     """--init "w=0,b=-1.5": each value goes through the safe parser, within its limits (degree,
     digits: exp(exp(20)) is refused, not evaluated), and must be a finite real number."""
+    from derive.core.parse import parse_number, to_float
+
     start = dict.fromkeys(params, 0.0)
     for name, value in _pairs([text], flag):
         if name not in start:
@@ -356,6 +346,8 @@ def parse_start(text: str, params: tuple[str, ...], flag: str = "--init") -> dic
 
 def parse_constants(texts: list[str]) -> dict:
     """--const lam=0.1: exact values (0.1 is 1/10), through the same parser and limits."""
+    from derive.core.parse import parse_number, to_float
+
     constants = {}
     for name, value in _pairs(texts, "--const"):
         if name in constants:
@@ -369,7 +361,13 @@ def parse_constants(texts: list[str]) -> dict:
 def _problem(args: argparse.Namespace, values_needed: bool = True):
     """The loss, its data and its start, from the arguments every command shares. Commands
     that compute (`values_needed`) refuse constants without a value."""
-    data = load_data(args.data) if args.data else {}
+    from derive.core.parse import one_hot_targets, parse_loss
+
+    data = {}
+    if args.data:  # the CSV reader loads the report's machinery: only when there is data
+        from derive.app.data import load_data
+
+        data = load_data(args.data)
     if args.params:
         clashing = [name for name in args.params if name in data]
         if clashing:
@@ -400,6 +398,8 @@ _FLAGGED = {
 
 def _defined_at_start(trace: Trace) -> None:
     """A loss that is undefined where the descent starts is a bad --init, not a divergence."""
+    from derive.show.printing import hazard_text
+
     hazard = trace.hazard
     if trace.steps == 0 and trace.status == "diverged" and hazard and hazard.kind != "overflow":
         advice = "check that row of the data" if hazard.row else "choose another --init"
@@ -408,6 +408,12 @@ def _defined_at_start(trace: Trace) -> None:
 
 
 def run_lesson(args: argparse.Namespace) -> int:
+    from derive.app.build import build_lesson, slug
+    from derive.core.derivation import differentiate
+    from derive.core.descend import descend
+    from derive.show.lesson import WORKED_STEPS
+    from derive.show.notebook import write_notebooks
+
     loss, data, start = _problem(args)
     derivation = differentiate(loss)
     optimizer, schedule = _optimizer_of(args)
@@ -450,6 +456,11 @@ def run_lesson(args: argparse.Namespace) -> int:
 
 def run_diff(args: argparse.Namespace) -> int:
     loss, _, _ = _problem(args, values_needed=False)
+    # Imported once the loss is read: a refused loss does not wait for them.
+    from derive.core.derivation import differentiate
+    from derive.core.landscape import landscape
+    from derive.show.explain import render_diff
+
     unknown = [name for name in args.wrt or () if name not in loss.params]
     if unknown:
         raise DeriveError(f"--wrt {', '.join(unknown)}: not a parameter ({', '.join(loss.params)})")
@@ -462,12 +473,18 @@ def run_diff(args: argparse.Namespace) -> int:
 
 def run_check(args: argparse.Namespace) -> int:
     loss, data, _ = _problem(args, values_needed=False)
+    from derive.core.check import parse_answer
+    from derive.core.derivation import differentiate
+
     if args.wrt not in loss.params:
         raise DeriveError(f"--wrt {args.wrt}: not a parameter ({', '.join(loss.params)})")
     derivation = differentiate(loss)
     if args.answer is not None:
         if args.lang == "all":
             raise DeriveError("--lang all is for --answers reports: choose zh or en")
+        from derive.app.grading import grade_one
+        from derive.show.report import verdict_json, verdict_text
+
         language = args.lang or "en"
         answer = parse_answer(args.answer, derivation)
         verdict = grade_one(derivation, args.wrt, answer, data, args.time_limit)
@@ -476,6 +493,12 @@ def run_check(args: argparse.Namespace) -> int:
         else:
             print(verdict_text(verdict, language, args.wrt))
         return 0 if verdict.correct else 1
+    from derive.app.build import slug, write_report
+    from derive.app.files import read_submissions
+    from derive.app.grading import grade_many
+    from derive.app.output import refuse_early
+    from derive.show.report import ClassReport, accounted
+
     out = args.out or Path("output") / f"check-{slug(args.loss)}-{args.wrt}"
     refuse_early(out, args.force)
     lines, submissions = read_submissions(args.answers)
@@ -525,6 +548,8 @@ def _progress(verb: str):
 
 
 def run_course(args: argparse.Namespace) -> int:
+    from derive.app.course import build_course, read_course
+
     course = read_course(args.spec, extra_formats=(args.format,) if args.format else ())
     out = args.out or Path("output") / args.spec.stem
     jobs = args.jobs or os.cpu_count() or 1
@@ -543,7 +568,7 @@ def run_course(args: argparse.Namespace) -> int:
     return 1 if counts["failed"] else 0
 
 
-def _outcome_line(outcome: Outcome) -> None:
+def _outcome_line(outcome) -> None:  # a derive.app.course.Outcome
     name = outcome.slug or "-"
     detail = f"  {outcome.where}: {outcome.message}" if outcome.status == "failed" else ""
     line = f"derive: {outcome.status:7s} {name} ({outcome.seconds:.1f} s){detail}"
@@ -551,6 +576,12 @@ def _outcome_line(outcome: Outcome) -> None:
 
 
 def run_descend(args: argparse.Namespace) -> int:
+    from derive.core.derivation import differentiate
+    from derive.core.descend import descend
+    from derive.core.facts import measure
+    from derive.core.symbols import to_text
+    from derive.show.contracts import behaviour_json, trace_json
+
     loss, data, start = _problem(args)
     optimizer, schedule = _optimizer_of(args)
     if args.epochs is not None and not data:
@@ -583,6 +614,11 @@ def run_descend(args: argparse.Namespace) -> int:
 def trace_table(trace: Trace, head: int = 10, tail: int = 3) -> str:
     """A run for the terminal: the first and last steps, then how it ended. With a schedule,
     the rate of the next update (and a cycled momentum) in columns of their own."""
+    import numpy as np
+
+    from derive.show.catalog import messages
+    from derive.show.printing import hazard_text, number, unicode_name
+
     names = [unicode_name(n) for n in trace.param_names]
     header = ["t", *names, "L", "|∇L|"]
     columns = []
@@ -639,6 +675,12 @@ def _call(name: str, arguments: dict) -> str:
 
 
 def run_backprop(args: argparse.Namespace) -> int:
+    from derive.app.output import write_folder
+    from derive.app.parallel import in_parallel
+    from derive.core.backprop import another_point, backprop
+    from derive.core.derivation import differentiate
+    from derive.show.backprop import backprop_json, backprop_text, write_backprop
+
     loss, data, _ = _problem(args)
     point = parse_start(args.at, loss.params, "--at")
     graph = backprop(differentiate(loss), point, data, rows=args.rows, row=args.row)
