@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import collections
 import ctypes
+import difflib
+import itertools
 import json
 import math
 import os
@@ -39,7 +41,29 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line and exit code 2, like every bad input."""
 
     def error(self, message: str):
-        raise DeriveError(f"{message} (see derive {self.prog.split()[-1]} --help)")
+        raise DeriveError(f"{message} (see {self.prog} --help)")
+
+    def parse_known_args(self, args=None, namespace=None):
+        """An option this command does not have is refused with the nearest one it has, before
+        argparse would complain of a missing one (`--lsos w` is a typo, not a missing --loss)."""
+        if self._subparsers is None and args is not None:  # a command's own parser
+            for token in itertools.takewhile(lambda t: t != "--", args):
+                self._refuse_unknown(token)
+        namespace, extras = super().parse_known_args(args, namespace)
+        for extra in extras:
+            self._refuse_unknown(extra)
+        return namespace, extras
+
+    def _refuse_unknown(self, token: str) -> None:
+        flag = token.partition("=")[0]
+        known = self._option_string_actions
+        if flag.startswith("--") and not any(option.startswith(flag) for option in known):
+            self.error(f"unknown option {flag}{_did_you_mean(flag, known)}")
+
+
+def _did_you_mean(word: str, known) -> str:
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
 
 
 def _positive_float(text: str) -> float:
@@ -199,7 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="derive", description="From a loss expression to a gradient-descent lesson."
     )
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser.add_argument("--version", action="version", version=f"derive {_version()}")
+    # Not required: a bare `derive` shows this help (main), rather than a usage error.
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
     lesson = commands.add_parser("lesson", help="write a lesson (Markdown and HTML, zh and en)")
     _add_loss_arguments(lesson)
@@ -217,7 +243,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lesson.add_argument("--svg", action="store_true", help="also write the figures as SVG")
     lesson.add_argument("--format", choices=("ipynb",), help="also write a Jupyter notebook")
-    lesson.add_argument("--open", action="store_true", help="print only the HTML lessons' paths")
+    lesson.add_argument(
+        "--open",
+        action="store_true",
+        help="open the HTML lesson in the browser (the first language's); print only the pages",
+    )
     lesson.add_argument(
         "--interactive",
         action="store_true",
@@ -408,15 +438,16 @@ def _defined_at_start(trace: Trace) -> None:
 
 
 def run_lesson(args: argparse.Namespace) -> int:
-    from derive.app.build import build_lesson, slug
+    loss, data, start = _problem(args)
+    languages = LANGUAGE_CHOICES[args.lang]
+    _phase("deriving the gradient")
     from derive.core.derivation import differentiate
     from derive.core.descend import descend
     from derive.show.lesson import WORKED_STEPS
-    from derive.show.notebook import write_notebooks
 
-    loss, data, start = _problem(args)
     derivation = differentiate(loss)
     optimizer, schedule = _optimizer_of(args)
+    _phase(f"descending ({args.steps} steps)")
     trace = descend(
         derivation,
         start,
@@ -427,9 +458,11 @@ def run_lesson(args: argparse.Namespace) -> int:
         worked_steps=WORKED_STEPS,
     )
     _defined_at_start(trace)
+    _phase(f"writing the lesson in {', '.join(languages)}: figures, Markdown, HTML")
+    from derive.app.build import build_lesson, slug
+
     out = args.out or Path("output") / slug(args.loss)
     formats = ("png", "svg") if args.svg else ("png",)
-    languages = LANGUAGE_CHOICES[args.lang]
     written = build_lesson(
         derivation,
         trace,
@@ -443,15 +476,30 @@ def run_lesson(args: argparse.Namespace) -> int:
         force=args.force,
     )
     if args.format == "ipynb":
+        _phase("writing the notebooks")
+        from derive.show.notebook import write_notebooks
+
         write_notebooks(derivation, trace, data, out, languages)
         written = sorted(p.relative_to(out.parent) for p in out.rglob("*") if p.is_file())
+    pages = [(out / f"lesson.{language}.html").resolve() for language in languages]
     if args.open:
-        for language in languages:
-            print(out / f"lesson.{language}.html")
-        return 0
-    for path in written:
-        print(out.parent / path)
+        import webbrowser
+
+        for page in pages:
+            print(out / page.name)
+        webbrowser.open(pages[0].as_uri())
+    else:
+        for path in written:
+            print(out.parent / path)
+    for page in pages:  # the line a terminal lets the reader click
+        print(f"derive: lesson written: {page.as_uri()}", file=sys.stderr)
     return 0
+
+
+def _phase(text: str) -> None:
+    """What a lesson is doing, for a reader at a terminal (a log or a pipe stays quiet)."""
+    if sys.stderr.isatty():
+        print(f"derive: {text}…", file=sys.stderr, flush=True)
 
 
 def run_diff(args: argparse.Namespace) -> int:
@@ -737,16 +785,88 @@ def keep_freed_memory() -> None:
     libc.mallopt(M_TRIM_THRESHOLD, 1 << 30)
 
 
+def _version() -> str:
+    """The installed distribution's version (what pip, pipx and uv report)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("derive")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        from derive import __version__
+
+        return __version__
+
+
+# Options whose value may start with a minus that is not a number: `--answer "-2*(3-w)"`.
+SIGNED_VALUES = ("--loss", "--answer", "--init", "--at")
+
+
+def _attach_signed_values(argv: Sequence[str]) -> list[str]:
+    """argparse reads `-2*(3-w)` after --answer as an option of its own (it only takes values
+    that look like plain negative numbers); written `--answer=-2*(3-w)` it is the value."""
+    attached: list[str] = []
+    tokens = iter(argv)
+    for token in tokens:
+        if token == "--":  # everything after it is positional, as argparse reads it
+            attached += [token, *tokens]
+            break
+        attached.append(token)
+        if token in SIGNED_VALUES:
+            value = next(tokens, None)
+            # `-` is stdin and `--w...` an option: both are left to argparse
+            if value is not None and value.startswith("-") and value[1:2] not in ("", "-"):
+                attached[-1] = f"{token}={value}"
+            elif value is not None:
+                attached.append(value)
+    return attached
+
+
+def _unknown_command(argv: Sequence[str]) -> None:
+    """`derive lesosn`: refused with the nearest command, before argparse lists them all."""
+    if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
+        raise DeriveError(
+            f"unknown command {argv[0]!r}{_did_you_mean(argv[0], COMMANDS)} "
+            f"(commands: {', '.join(COMMANDS)}; see derive --help)"
+        )
+
+
+def _read_stdin_values(args: argparse.Namespace) -> None:
+    """`--loss -` or `--answer -`: the value is what arrives on stdin (one of them only)."""
+    dashed = [name for name in ("loss", "answer", "answers") if str(getattr(args, name, "")) == "-"]
+    if len(dashed) > 1:
+        flags = " and ".join(f"--{name} -" for name in dashed)
+        raise DeriveError(f"{flags}: only one option can read stdin")
+    if dashed and dashed[0] != "answers":  # a class file is read as a file, from stdin
+        setattr(args, dashed[0], sys.stdin.read().strip())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     keep_freed_memory()
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = build_parser().parse_args(argv)
-        return COMMANDS[args.command](args)
+        parser = build_parser()
+        if not argv:
+            parser.print_help()
+            return 0
+        _unknown_command(argv)
+        args = parser.parse_args(_attach_signed_values(argv))
+        if args.command is None:
+            raise DeriveError(f"give a command: {', '.join(COMMANDS)} (see derive --help)")
+        _read_stdin_values(args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a closed pipe is met here, inside the handler, not at exit
+        return code
     except DeriveError as error:
         print(f"derive: error: {error}", file=sys.stderr)
         for line in error.caret_lines():
             print(line, file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # `derive ... | head`: the reader has gone. Python would print a traceback when it
+        # flushes stdout at exit; point stdout at /dev/null and end as a tool killed by SIGPIPE.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         print("derive: interrupted", file=sys.stderr)
         return 130
