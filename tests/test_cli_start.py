@@ -54,6 +54,7 @@ def test_help_loads_no_stage():
     )
     modules = set(done.stdout.split())
     assert "sympy" not in modules
+    assert "importlib.metadata" not in modules  # the version is read when --version asks
     assert not modules & set(HEAVY)
 
 

@@ -223,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="derive", description="From a loss expression to a gradient-descent lesson."
     )
-    parser.add_argument("--version", action="version", version=f"derive {_version()}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
     # Not required: a bare `derive` shows this help (main), rather than a usage error.
     commands = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
@@ -783,6 +783,14 @@ def keep_freed_memory() -> None:
         return
     libc.mallopt(M_MMAP_THRESHOLD, 1 << 30)
     libc.mallopt(M_TRIM_THRESHOLD, 1 << 30)
+
+
+class _Version(argparse.Action):
+    """--version, read from the package metadata only when asked (reading it costs 50 ms)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"derive {_version()}")
+        parser.exit()
 
 
 def _version() -> str:
