@@ -53,7 +53,7 @@ def test_help_loads_no_stage():
         timeout=120,
     )
     modules = set(done.stdout.split())
-    assert "sympy" not in modules
+    assert "sympy" not in modules and "numpy" not in modules
     assert "importlib.metadata" not in modules  # the version is read when --version asks
     assert not modules & set(HEAVY)
 
@@ -67,7 +67,7 @@ def test_a_refused_loss_loads_only_the_parser(argv):
     code, modules = loaded_after(*argv)
     assert code == 2
     assert "derive.core.parse" in modules
-    assert not modules & {*HEAVY, "derive.core.derivation", "derive.core.check", "derive.app.data"}
+    assert not modules & {*HEAVY, "numpy", "derive.core.derivation", "derive.core.check"}
 
 
 def test_checking_one_answer_loads_no_page_machinery():
@@ -85,8 +85,10 @@ def test_diff_loads_no_figures():
 
 def test_the_parser_s_copies_of_constants_match_their_sources():
     from derive.app import cli, grading
+    from derive.core import optimizers
     from derive.show import catalog, lesson
 
     assert cli.LANGUAGES == catalog.LANGUAGES
+    assert tuple(optimizers.DEFAULTS) == cli.OPTIMIZERS
     assert cli.TIME_LIMIT == grading.TIME_LIMIT
     assert cli.SECTIONS is lesson.SECTIONS

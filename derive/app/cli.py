@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING
 # Only what builds the parser is imported here: each command imports its own stages when it
 # runs, so `derive --help` and a refused input do not pay for matplotlib, Jinja or the course.
 from derive.core.errors import DeriveError
-from derive.core.optimizers import DEFAULTS
 from derive.core.schedules import SCHEDULES
 from derive.show.sections import SECTIONS
 
@@ -31,9 +30,24 @@ if TYPE_CHECKING:
     from derive.core.optimizers import Optimizer
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
-LANGUAGES = ("zh", "en")  # derive.show.catalog.LANGUAGES, without loading Jinja (tested)
+# Copies of the stages' names, so that the parser loads neither Jinja, nor NumPy, nor the grader
+# (tests/test_cli_start.py holds each equal to its source).
+LANGUAGES = ("zh", "en")  # derive.show.catalog.LANGUAGES
+OPTIMIZERS = (  # derive.core.optimizers.DEFAULTS, torch.optim's order
+    "sgd",
+    "adagrad",
+    "rmsprop",
+    "adam",
+    "adamw",
+    "adadelta",
+    "adamax",
+    "nadam",
+    "radam",
+    "rprop",
+    "asgd",
+)
 LANGUAGE_CHOICES = {"zh": ("zh",), "en": ("en",), "all": ("zh", "en")}
-TIME_LIMIT = 10.0  # derive.app.grading.TIME_LIMIT, without loading the grader (tested)
+TIME_LIMIT = 10.0  # derive.app.grading.TIME_LIMIT
 MAX_STEPS = 1_000_000
 
 
@@ -194,7 +208,7 @@ OPTIMIZER_SWITCHES = {
 
 def _add_optimizer_arguments(command: argparse.ArgumentParser) -> None:
     """The optimizer, its options with torch's names, and a learning-rate schedule."""
-    command.add_argument("--optimizer", choices=tuple(DEFAULTS), default="sgd")
+    command.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd")
     command.add_argument("--lr", type=_positive_float, help="learning rate (sgd 0.1; else torch's)")
     for flag, (dest, kind, text) in OPTIMIZER_FLAGS.items():
         command.add_argument(flag, dest=dest, type=kind, help=text)
