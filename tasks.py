@@ -1,53 +1,101 @@
-"""Project tasks: `invoke --list`."""
+"""Project tasks: `invoke --list`.
+
+The tasks that run a derive command (build-lesson, check-gradient, build-course) take their
+options from the command's own parser, so each accepts every option of its command, with the
+same names, meanings and checks: `invoke build-lesson --loss ... --data ... --optimizer adam`.
+"""
 
 from __future__ import annotations
 
+import argparse
+import inspect
 import sys
 
 from invoke import Exit, task
 
+from derive.app.cli import build_parser
 
-@task(
-    help={
-        "loss": 'the loss, e.g. "(w-3)**2"',
-        "params": "parameters, e.g. w,b (default: the loss's free names)",
-        "init": 'start, e.g. "w=0,b=0" (default: all 0)',
-        "lr": "learning rate (default 0.1)",
-        "steps": "iterations (default 20)",
-        "lang": "zh, en or all (default all)",
-        "out": "folder to write (default output/<slug>)",
-        "interactive": "add the panel that re-runs the descent as η, momentum and start change",
-    }
+FAST = "not slow"  # the unit layer: tests/conftest.py marks the slow modules
+
+
+def command_parser(command: str) -> argparse.ArgumentParser:
+    """The parser of one derive command, e.g. `derive lesson`'s."""
+    commands = next(
+        action
+        for action in build_parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+    )
+    return commands.choices[command]
+
+
+def _options(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    return [action for action in parser._actions if action.dest != "help"]
+
+
+def _derive_task(command: str, name: str, doc: str, defaults: dict[str, str] | None = None):
+    """An invoke task named `name` that runs `derive COMMAND`, with one task option for every
+    option and argument of the command (flags for switches, repeatable for --const)."""
+    defaults = defaults or {}
+    actions = _options(command_parser(command))
+    switches = {a.dest for a in actions if a.option_strings and a.nargs == 0}
+    repeated = [a.dest for a in actions if isinstance(a, argparse._AppendAction)]
+
+    def run(c, **values):
+        from derive.app.cli import main
+
+        argv = [command]
+        for action in actions:
+            value = values[action.dest]
+            if not action.option_strings:
+                argv.append(str(value))
+            elif action.dest in switches:
+                argv += [action.option_strings[0]] if value else []
+            elif action.dest in repeated:
+                argv += [f"{action.option_strings[0]}={item}" for item in value]
+            elif value is not None:
+                # attached with `=`, so a value that starts with a minus stays a value
+                argv.append(f"{action.option_strings[0]}={value}")
+        code = main(argv)
+        if code:
+            raise Exit(code=code)
+
+    parameters = [inspect.Parameter("c", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    for action in actions:
+        default = False if action.dest in switches else defaults.get(action.dest)
+        parameters.append(
+            inspect.Parameter(action.dest, inspect.Parameter.KEYWORD_ONLY, default=default)
+        )
+    run.__signature__ = inspect.Signature(parameters)
+    run.__name__ = run.__qualname__ = name.replace("-", "_")
+    run.__doc__ = doc
+    return task(
+        run,
+        name=name,
+        help={a.dest: a.help or "" for a in actions},
+        iterable=repeated,
+        auto_shortflags=False,
+    )
+
+
+build_lesson = _derive_task(
+    "lesson", "build-lesson", "Write a lesson: `derive lesson` with every one of its options."
 )
-def build_lesson(
-    c, loss, params=None, init=None, lr=None, steps=None, lang=None, out=None, interactive=False
-):
-    """Write a lesson for LOSS: the same as `derive lesson --loss LOSS ...`."""
-    from derive.app.cli import main
-
-    options = {
-        "--params": params,
-        "--init": init,
-        "--lr": lr,
-        "--steps": steps,
-        "--lang": lang,
-        "--out": out,
-    }
-    argv = ["lesson", "--loss", loss]
-    for flag, value in options.items():
-        if value is not None:
-            argv += [flag, str(value)]
-    if interactive:
-        argv.append("--interactive")
-    code = main(argv)
-    if code:
-        raise Exit(code=code)
+check_gradient = _derive_task(
+    "check", "check-gradient", "Check a hand-derived gradient: `derive check` with its options."
+)
+build_course = _derive_task(
+    "course",
+    "build-course",
+    "Build every lesson of a course: `derive course SPEC` with its options.",
+    defaults={"spec": "examples/seeds/course.toml"},
+)
 
 
-@task
-def test(c):
-    """Run the test suite."""
-    c.run(f"{sys.executable} -m pytest", pty=False)
+@task(help={"fast": "only the unit layer: the tests not marked slow (pytest -m 'not slow')"})
+def test(c, fast=False):
+    """Run the test suite (all of it, or --fast: the unit layer)."""
+    marker = f" -m '{FAST}'" if fast else ""
+    c.run(f"{sys.executable} -m pytest{marker}", pty=False)
 
 
 @task
@@ -65,55 +113,3 @@ def bench(c):
         "--benchmark-columns=median,iqr,rounds --benchmark-sort=name -o testpaths=benchmarks -s",
         pty=False,
     )
-
-
-@task(
-    help={
-        "loss": "the loss",
-        "wrt": "the parameter the answer differentiates by",
-        "answer": "one answer, e.g. 2*mean((w*x+b-y)*x)",
-        "answers": "a CSV file with columns student,answer",
-        "data": "data columns: a CSV file or inline x=1,2; y=3,4",
-        "lang": "zh or en (one answer), zh, en or all (a report)",
-        "json": "print the verdict as JSON",
-        "jobs": "processes for --answers",
-        "out": "report folder for --answers",
-    }
-)
-def check_gradient(
-    c, loss, wrt, answer=None, answers=None, data=None, lang=None, json=False, jobs=None, out=None
-):
-    """Check a hand-derived gradient: the same as `derive check ...`."""
-    from derive.app.cli import main
-
-    argv = ["check", "--loss", loss, "--wrt", wrt]
-    options = {
-        "--answer": answer,
-        "--answers": answers,
-        "--data": data,
-        "--lang": lang,
-        "--jobs": jobs,
-        "--out": out,
-    }
-    for flag, value in options.items():
-        if value is not None:
-            argv += [flag, str(value)]
-    if json:
-        argv.append("--json")
-    code = main(argv)
-    if code:
-        raise Exit(code=code)
-
-
-@task(help={"spec": "the course spec (TOML)", "jobs": "lessons built at once", "out": "folder"})
-def build_course(c, spec="examples/seeds/course.toml", jobs=None, out=None):
-    """Build every lesson of a course: the same as `derive course SPEC`."""
-    from derive.app.cli import main
-
-    argv = ["course", spec]
-    for flag, value in {"--jobs": jobs, "--out": out}.items():
-        if value is not None:
-            argv += [flag, str(value)]
-    code = main(argv)
-    if code:
-        raise Exit(code=code)

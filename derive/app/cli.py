@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import collections
 import ctypes
+import difflib
+import itertools
 import json
 import math
 import os
@@ -15,37 +17,37 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from derive.app.build import build_lesson, slug, write_report
-from derive.app.course import Outcome, build_course, read_course
-from derive.app.data import load_data
-from derive.app.files import read_submissions
-from derive.app.grading import TIME_LIMIT, grade_many, grade_one
-from derive.app.output import refuse_early, write_folder
-from derive.app.parallel import in_parallel
-from derive.core.backprop import another_point, backprop
-from derive.core.check import parse_answer
-from derive.core.derivation import differentiate
-from derive.core.descend import Trace, descend
+# Only what builds the parser is imported here: each command imports its own stages when it
+# runs, so `derive --help` and a refused input do not pay for matplotlib, Jinja or the course.
 from derive.core.errors import DeriveError
-from derive.core.facts import measure
-from derive.core.landscape import landscape
-from derive.core.optimizers import DEFAULTS, Optimizer
-from derive.core.parse import one_hot_targets, parse_loss, parse_number, to_float
-from derive.core.schedules import SCHEDULES, parse_schedule
-from derive.core.symbols import to_text
-from derive.show.backprop import backprop_json, backprop_text, write_backprop
-from derive.show.catalog import LANGUAGES, messages
-from derive.show.contracts import behaviour_json, trace_json
-from derive.show.explain import render_diff
-from derive.show.lesson import SECTIONS, WORKED_STEPS
-from derive.show.printing import hazard_text, number, unicode_name
-from derive.show.report import ClassReport, accounted, verdict_json, verdict_text
+from derive.core.schedules import SCHEDULES
+from derive.show.sections import SECTIONS
+
+if TYPE_CHECKING:
+    from derive.core.descend import Trace
+    from derive.core.optimizers import Optimizer
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+# Copies of the stages' names, so that the parser loads neither Jinja, nor NumPy, nor the grader
+# (tests/test_cli_start.py holds each equal to its source).
+LANGUAGES = ("zh", "en")  # derive.show.catalog.LANGUAGES
+OPTIMIZERS = (  # derive.core.optimizers.DEFAULTS, torch.optim's order
+    "sgd",
+    "adagrad",
+    "rmsprop",
+    "adam",
+    "adamw",
+    "adadelta",
+    "adamax",
+    "nadam",
+    "radam",
+    "rprop",
+    "asgd",
+)
 LANGUAGE_CHOICES = {"zh": ("zh",), "en": ("en",), "all": ("zh", "en")}
+TIME_LIMIT = 10.0  # derive.app.grading.TIME_LIMIT
 MAX_STEPS = 1_000_000
 
 
@@ -53,7 +55,29 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line and exit code 2, like every bad input."""
 
     def error(self, message: str):
-        raise DeriveError(f"{message} (see derive {self.prog.split()[-1]} --help)")
+        raise DeriveError(f"{message} (see {self.prog} --help)")
+
+    def parse_known_args(self, args=None, namespace=None):
+        """An option this command does not have is refused with the nearest one it has, before
+        argparse would complain of a missing one (`--lsos w` is a typo, not a missing --loss)."""
+        if self._subparsers is None and args is not None:  # a command's own parser
+            for token in itertools.takewhile(lambda t: t != "--", args):
+                self._refuse_unknown(token)
+        namespace, extras = super().parse_known_args(args, namespace)
+        for extra in extras:
+            self._refuse_unknown(extra)
+        return namespace, extras
+
+    def _refuse_unknown(self, token: str) -> None:
+        flag = token.partition("=")[0]
+        known = self._option_string_actions
+        if flag.startswith("--") and not any(option.startswith(flag) for option in known):
+            self.error(f"unknown option {flag}{_did_you_mean(flag, known)}")
+
+
+def _did_you_mean(word: str, known) -> str:
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
 
 
 def _positive_float(text: str) -> float:
@@ -184,7 +208,7 @@ OPTIMIZER_SWITCHES = {
 
 def _add_optimizer_arguments(command: argparse.ArgumentParser) -> None:
     """The optimizer, its options with torch's names, and a learning-rate schedule."""
-    command.add_argument("--optimizer", choices=tuple(DEFAULTS), default="sgd")
+    command.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd")
     command.add_argument("--lr", type=_positive_float, help="learning rate (sgd 0.1; else torch's)")
     for flag, (dest, kind, text) in OPTIMIZER_FLAGS.items():
         command.add_argument(flag, dest=dest, type=kind, help=text)
@@ -199,6 +223,9 @@ def _add_optimizer_arguments(command: argparse.ArgumentParser) -> None:
 
 def _optimizer_of(args: argparse.Namespace) -> tuple[Optimizer, object]:
     """The optimizer and the schedule the flags ask for."""
+    from derive.core.optimizers import Optimizer
+    from derive.core.schedules import parse_schedule
+
     options = {dest: getattr(args, dest) for dest, *_ in OPTIMIZER_FLAGS.values()}
     options |= {dest: getattr(args, dest) for dest, _ in OPTIMIZER_SWITCHES.values()}
     optimizer = Optimizer.make(args.optimizer, lr=args.lr, **options)
@@ -210,7 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="derive", description="From a loss expression to a gradient-descent lesson."
     )
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
+    # Not required: a bare `derive` shows this help (main), rather than a usage error.
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
     lesson = commands.add_parser("lesson", help="write a lesson (Markdown and HTML, zh and en)")
     _add_loss_arguments(lesson)
@@ -228,7 +257,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lesson.add_argument("--svg", action="store_true", help="also write the figures as SVG")
     lesson.add_argument("--format", choices=("ipynb",), help="also write a Jupyter notebook")
-    lesson.add_argument("--open", action="store_true", help="print only the HTML lessons' paths")
+    lesson.add_argument(
+        "--open",
+        action="store_true",
+        help="open the HTML lesson in the browser (the first language's); print only the pages",
+    )
     lesson.add_argument(
         "--interactive",
         action="store_true",
@@ -343,6 +376,8 @@ def _pairs(texts: list[str], flag: str) -> list[tuple[str, str]]:
 def parse_start(text: str, params: tuple[str, ...], flag: str = "--init") -> dict[str, float]:
     """--init "w=0,b=-1.5": each value goes through the safe parser, within its limits (degree,
     digits: exp(exp(20)) is refused, not evaluated), and must be a finite real number."""
+    from derive.core.parse import parse_number, to_float
+
     start = dict.fromkeys(params, 0.0)
     for name, value in _pairs([text], flag):
         if name not in start:
@@ -355,6 +390,8 @@ def parse_start(text: str, params: tuple[str, ...], flag: str = "--init") -> dic
 
 def parse_constants(texts: list[str]) -> dict:
     """--const lam=0.1: exact values (0.1 is 1/10), through the same parser and limits."""
+    from derive.core.parse import parse_number, to_float
+
     constants = {}
     for name, value in _pairs(texts, "--const"):
         if name in constants:
@@ -368,7 +405,13 @@ def parse_constants(texts: list[str]) -> dict:
 def _problem(args: argparse.Namespace, values_needed: bool = True):
     """The loss, its data and its start, from the arguments every command shares. Commands
     that compute (`values_needed`) refuse constants without a value."""
-    data = load_data(args.data) if args.data else {}
+    from derive.core.parse import one_hot_targets, parse_loss
+
+    data = {}
+    if args.data:  # the CSV reader loads the report's machinery: only when there is data
+        from derive.app.data import load_data
+
+        data = load_data(args.data)
     if args.params:
         clashing = [name for name in args.params if name in data]
         if clashing:
@@ -399,6 +442,8 @@ _FLAGGED = {
 
 def _defined_at_start(trace: Trace) -> None:
     """A loss that is undefined where the descent starts is a bad --init, not a divergence."""
+    from derive.show.printing import hazard_text
+
     hazard = trace.hazard
     if trace.steps == 0 and trace.status == "diverged" and hazard and hazard.kind != "overflow":
         advice = "check that row of the data" if hazard.row else "choose another --init"
@@ -408,8 +453,15 @@ def _defined_at_start(trace: Trace) -> None:
 
 def run_lesson(args: argparse.Namespace) -> int:
     loss, data, start = _problem(args)
+    languages = LANGUAGE_CHOICES[args.lang]
+    _phase("deriving the gradient")
+    from derive.core.derivation import differentiate
+    from derive.core.descend import descend
+    from derive.show.lesson import WORKED_STEPS
+
     derivation = differentiate(loss)
     optimizer, schedule = _optimizer_of(args)
+    _phase(f"descending ({args.steps} steps)")
     trace = descend(
         derivation,
         start,
@@ -420,9 +472,11 @@ def run_lesson(args: argparse.Namespace) -> int:
         worked_steps=WORKED_STEPS,
     )
     _defined_at_start(trace)
+    _phase(f"writing the lesson in {', '.join(languages)}: figures, Markdown, HTML")
+    from derive.app.build import build_lesson, slug
+
     out = args.out or Path("output") / slug(args.loss)
     formats = ("png", "svg") if args.svg else ("png",)
-    languages = LANGUAGE_CHOICES[args.lang]
     written = build_lesson(
         derivation,
         trace,
@@ -436,17 +490,34 @@ def run_lesson(args: argparse.Namespace) -> int:
         with_notebook=args.format == "ipynb",
         force=args.force,
     )
+    pages = [(out / f"lesson.{language}.html").resolve() for language in languages]
     if args.open:
-        for language in languages:
-            print(out / f"lesson.{language}.html")
-        return 0
-    for path in written:
-        print(out.parent / path)
+        import webbrowser
+
+        for page in pages:
+            print(out / page.name)
+        webbrowser.open(pages[0].as_uri())
+    else:
+        for path in written:
+            print(out.parent / path)
+    for page in pages:  # the line a terminal lets the reader click
+        print(f"derive: lesson written: {page.as_uri()}", file=sys.stderr)
     return 0
+
+
+def _phase(text: str) -> None:
+    """What a lesson is doing, for a reader at a terminal (a log or a pipe stays quiet)."""
+    if sys.stderr.isatty():
+        print(f"derive: {text}…", file=sys.stderr, flush=True)
 
 
 def run_diff(args: argparse.Namespace) -> int:
     loss, _, _ = _problem(args, values_needed=False)
+    # Imported once the loss is read: a refused loss does not wait for them.
+    from derive.core.derivation import differentiate
+    from derive.core.landscape import landscape
+    from derive.show.explain import render_diff
+
     unknown = [name for name in args.wrt or () if name not in loss.params]
     if unknown:
         raise DeriveError(f"--wrt {', '.join(unknown)}: not a parameter ({', '.join(loss.params)})")
@@ -459,12 +530,18 @@ def run_diff(args: argparse.Namespace) -> int:
 
 def run_check(args: argparse.Namespace) -> int:
     loss, data, _ = _problem(args, values_needed=False)
+    from derive.core.check import parse_answer
+    from derive.core.derivation import differentiate
+
     if args.wrt not in loss.params:
         raise DeriveError(f"--wrt {args.wrt}: not a parameter ({', '.join(loss.params)})")
     derivation = differentiate(loss)
     if args.answer is not None:
         if args.lang == "all":
             raise DeriveError("--lang all is for --answers reports: choose zh or en")
+        from derive.app.grading import grade_one
+        from derive.show.report import verdict_json, verdict_text
+
         language = args.lang or "en"
         answer = parse_answer(args.answer, derivation)
         verdict = grade_one(derivation, args.wrt, answer, data, args.time_limit)
@@ -473,6 +550,12 @@ def run_check(args: argparse.Namespace) -> int:
         else:
             print(verdict_text(verdict, language, args.wrt))
         return 0 if verdict.correct else 1
+    from derive.app.build import slug, write_report
+    from derive.app.files import read_submissions
+    from derive.app.grading import grade_many
+    from derive.app.output import refuse_early
+    from derive.show.report import ClassReport, accounted
+
     out = args.out or Path("output") / f"check-{slug(args.loss)}-{args.wrt}"
     refuse_early(out, args.force)
     lines, submissions = read_submissions(args.answers)
@@ -522,6 +605,8 @@ def _progress(verb: str):
 
 
 def run_course(args: argparse.Namespace) -> int:
+    from derive.app.course import build_course, read_course
+
     course = read_course(args.spec, extra_formats=(args.format,) if args.format else ())
     out = args.out or Path("output") / args.spec.stem
     jobs = args.jobs or os.cpu_count() or 1
@@ -540,7 +625,7 @@ def run_course(args: argparse.Namespace) -> int:
     return 1 if counts["failed"] else 0
 
 
-def _outcome_line(outcome: Outcome) -> None:
+def _outcome_line(outcome) -> None:  # a derive.app.course.Outcome
     name = outcome.slug or "-"
     detail = f"  {outcome.where}: {outcome.message}" if outcome.status == "failed" else ""
     line = f"derive: {outcome.status:7s} {name} ({outcome.seconds:.1f} s){detail}"
@@ -548,6 +633,12 @@ def _outcome_line(outcome: Outcome) -> None:
 
 
 def run_descend(args: argparse.Namespace) -> int:
+    from derive.core.derivation import differentiate
+    from derive.core.descend import descend
+    from derive.core.facts import measure
+    from derive.core.symbols import to_text
+    from derive.show.contracts import behaviour_json, trace_json
+
     loss, data, start = _problem(args)
     optimizer, schedule = _optimizer_of(args)
     if args.epochs is not None and not data:
@@ -580,6 +671,11 @@ def run_descend(args: argparse.Namespace) -> int:
 def trace_table(trace: Trace, head: int = 10, tail: int = 3) -> str:
     """A run for the terminal: the first and last steps, then how it ended. With a schedule,
     the rate of the next update (and a cycled momentum) in columns of their own."""
+    import numpy as np
+
+    from derive.show.catalog import messages
+    from derive.show.printing import hazard_text, number, unicode_name
+
     names = [unicode_name(n) for n in trace.param_names]
     header = ["t", *names, "L", "|∇L|"]
     columns = []
@@ -636,6 +732,12 @@ def _call(name: str, arguments: dict) -> str:
 
 
 def run_backprop(args: argparse.Namespace) -> int:
+    from derive.app.output import write_folder
+    from derive.app.parallel import in_parallel
+    from derive.core.backprop import another_point, backprop
+    from derive.core.derivation import differentiate
+    from derive.show.backprop import backprop_json, backprop_text, write_backprop
+
     loss, data, _ = _problem(args)
     point = parse_start(args.at, loss.params, "--at")
     graph = backprop(differentiate(loss), point, data, rows=args.rows, row=args.row)
@@ -692,16 +794,96 @@ def keep_freed_memory() -> None:
     libc.mallopt(M_TRIM_THRESHOLD, 1 << 30)
 
 
+class _Version(argparse.Action):
+    """--version, read from the package metadata only when asked (reading it costs 50 ms)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"derive {_version()}")
+        parser.exit()
+
+
+def _version() -> str:
+    """The installed distribution's version (what pip, pipx and uv report)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("derive")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        from derive import __version__
+
+        return __version__
+
+
+# Options whose value may start with a minus that is not a number: `--answer "-2*(3-w)"`.
+SIGNED_VALUES = ("--loss", "--answer", "--init", "--at")
+
+
+def _attach_signed_values(argv: Sequence[str]) -> list[str]:
+    """argparse reads `-2*(3-w)` after --answer as an option of its own (it only takes values
+    that look like plain negative numbers); written `--answer=-2*(3-w)` it is the value."""
+    attached: list[str] = []
+    tokens = iter(argv)
+    for token in tokens:
+        if token == "--":  # everything after it is positional, as argparse reads it
+            attached += [token, *tokens]
+            break
+        attached.append(token)
+        if token in SIGNED_VALUES:
+            value = next(tokens, None)
+            # `-` is stdin and `--w...` an option: both are left to argparse
+            if value is not None and value.startswith("-") and value[1:2] not in ("", "-"):
+                attached[-1] = f"{token}={value}"
+            elif value is not None:
+                attached.append(value)
+    return attached
+
+
+def _unknown_command(argv: Sequence[str]) -> None:
+    """`derive lesosn`: refused with the nearest command, before argparse lists them all."""
+    if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
+        raise DeriveError(
+            f"unknown command {argv[0]!r}{_did_you_mean(argv[0], COMMANDS)} "
+            f"(commands: {', '.join(COMMANDS)}; see derive --help)"
+        )
+
+
+def _read_stdin_values(args: argparse.Namespace) -> None:
+    """`--loss -` or `--answer -`: the value is what arrives on stdin (one of them only)."""
+    dashed = [name for name in ("loss", "answer", "answers") if str(getattr(args, name, "")) == "-"]
+    if len(dashed) > 1:
+        flags = " and ".join(f"--{name} -" for name in dashed)
+        raise DeriveError(f"{flags}: only one option can read stdin")
+    if dashed and dashed[0] != "answers":  # a class file is read as a file, from stdin
+        setattr(args, dashed[0], sys.stdin.read().strip())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     keep_freed_memory()
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = build_parser().parse_args(argv)
-        return COMMANDS[args.command](args)
+        parser = build_parser()
+        if not argv:
+            parser.print_help()
+            return 0
+        _unknown_command(argv)
+        args = parser.parse_args(_attach_signed_values(argv))
+        if args.command is None:
+            raise DeriveError(f"give a command: {', '.join(COMMANDS)} (see derive --help)")
+        _read_stdin_values(args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a closed pipe is met here, inside the handler, not at exit
+        return code
     except DeriveError as error:
         print(f"derive: error: {error}", file=sys.stderr)
         for line in error.caret_lines():
             print(line, file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # `derive ... | head`: the reader has gone. Python would print a traceback when it
+        # flushes stdout at exit; point stdout at /dev/null and end as a tool killed by SIGPIPE.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         print("derive: interrupted", file=sys.stderr)
         return 130

@@ -4,6 +4,7 @@ lost."""
 from __future__ import annotations
 
 import csv
+import sys
 from pathlib import Path
 
 from derive.core.errors import DeriveError
@@ -18,6 +19,11 @@ def read_text(path: Path, what: str) -> str:
 
 
 def _read_bytes(path: Path, what: str) -> bytes:
+    if str(path) == "-":  # `--answers -`: the file arrives on stdin
+        raw = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+        if len(raw) > MAX_FILE_BYTES:
+            raise DeriveError(f"stdin: more than {MAX_FILE_BYTES // 2**20} MiB")
+        return raw
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:

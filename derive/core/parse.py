@@ -29,8 +29,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-import numpy as np
 import sympy
 
 from derive.core import limits
@@ -53,6 +53,9 @@ from derive.core.functions import (
     softplus,
 )
 from derive.core.symbols import GREEK, INDEX, N_ROWS, data_column, symbol
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MAX_LENGTH = 2000
 MAX_DEPTH = 100
@@ -342,6 +345,8 @@ def one_hot_targets(loss: Loss, columns: Mapping[str, np.ndarray]) -> Loss:
     A softmax cross-entropy −Σₖ yₖ log softmax(k, z₁…z_K) simplifies to the textbook
     (pₖ − yₖ)·x only because y₁ + … + y_K = 1: the data must show it, row by row.
     """
+    import numpy as np  # only with data: a refused loss does not wait for NumPy
+
     groups = []
     for call in loss.formula.atoms(softmax):
         width = len(call.logits)

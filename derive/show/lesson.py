@@ -30,26 +30,9 @@ from derive.show.book import front_matter
 from derive.show.catalog import environment, messages
 from derive.show.explain import LATEX, operator, partial_lines
 from derive.show.printing import hazard_text, number, to_latex, to_unicode
+from derive.show.sections import SECTIONS
 from derive.show.updates import update_lines
 
-SECTIONS = (
-    "intuition",
-    "loss",
-    "gradient",
-    "backprop",
-    "update",
-    "table",
-    "claims",
-    "descent",
-    "schedule",
-    "rates",
-    "batch",
-    "optimizers",
-    "landscape",
-    "exercises",
-    "summary",
-    "glossary",
-)
 TABLE_HEAD, TABLE_TAIL = 8, 3  # long runs show the first rows, an ellipsis, the last rows
 WORKED_STEPS = TABLE_HEAD  # another optimizer's table shows its state for the first steps
 MAX_POINTS_SHOWN = 12  # stationary points listed in the landscape section
