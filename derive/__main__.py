@@ -1,3 +1,3 @@
-from derive.app.cli import main
+from derive.app.cli import main_exit
 
-raise SystemExit(main())
+main_exit()

@@ -118,3 +118,34 @@ def test_concurrent_builds_into_one_folder_wait_for_each_other(tmp_path):
         assert run.returncode == 0, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
     assert (out / "lesson.en.html").stat().st_size > 1000
+
+
+def test_sigterm_during_a_build_removes_its_staging(tmp_path):
+    """A build killed politely (SIGTERM: a CI timeout, `kill`) unwinds: its staging folder is
+    removed and the target never appears half written."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    rows = 50_000
+    x = [k / rows for k in range(rows)]
+    (tmp_path / "d.csv").write_text("x,y\n" + "".join(f"{v},{2 * v + 1}\n" for v in x))
+    out = tmp_path / "lesson"
+    command = ["lesson", "--loss", "mean((w*x+b-y)**2)", "--data", str(tmp_path / "d.csv")]
+    child = subprocess.Popen(
+        [sys.executable, "-m", "derive", *command, "--lang", "en", "--out", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".lesson.derive-staging-*")) and child.poll() is None:
+        assert time.monotonic() < deadline, "no staging folder appeared"
+        time.sleep(0.01)
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 143, err
+    assert "Traceback" not in err
+    assert not list(tmp_path.glob(".lesson.derive-*"))
+    assert not out.exists()

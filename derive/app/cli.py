@@ -13,8 +13,10 @@ import itertools
 import json
 import math
 import os
+import signal
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -890,5 +892,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def main_exit() -> None:
-    """Console-script entry point."""
+    """Console-script entry point. A warning (no font for Chinese, say) is one line on stderr;
+    SIGTERM ends the command as Ctrl-C would not: unwinding, so that a build's staging folder is
+    removed on the way out (exit 143, as a tool killed by SIGTERM)."""
+    warnings.showwarning = _one_line_warning
+    signal.signal(signal.SIGTERM, _terminated)
     raise SystemExit(main())
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"derive: warning: {message}", file=sys.stderr)
+
+
+def _terminated(signum, frame) -> None:
+    raise SystemExit(128 + signum)

@@ -35,8 +35,8 @@ def write_folder(out: Path, write: Callable[[Path], None], force: bool = False) 
     out.parent.mkdir(parents=True, exist_ok=True)
     with _locked(out.parent):
         _clear_leftovers(out)
-        staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(out), dir=out.parent))
         try:
+            staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(out), dir=out.parent))
             write(staging)
             wrote = sorted(
                 p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file()
@@ -50,7 +50,11 @@ def write_folder(out: Path, write: Callable[[Path], None], force: bool = False) 
                     _carry_over(out, staging)
                 _swap(staging, out)
         except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
+            # The lock is ours and older leftovers are cleared: every staging folder of this
+            # target is this build's, even one whose mkdtemp a signal interrupted.
+            for folder in out.parent.iterdir():
+                if folder.name.startswith(_staging_prefix(out)):
+                    shutil.rmtree(folder, ignore_errors=True)
             raise
 
 
