@@ -59,3 +59,21 @@ def test_a_title_without_latin_letters_gets_a_numbered_folder(tmp_path):
     course = read_course(spec)
     assert not course.problems
     assert [lesson.slug for lesson in course.lessons] == ["lesson-1", "line-fit", "w-3"]
+
+
+def _allocate(mib: int):
+    try:
+        return len(bytearray(mib * 2**20)) // 2**20
+    except MemoryError:
+        return "memory"
+
+
+def test_a_course_worker_past_its_memory_cap_fails_that_item_alone():
+    from derive.app.parallel import map_forked
+
+    assert map_forked(_allocate, [10, 900, 10, 20], jobs=2, memory_mib=300) == [
+        10,
+        "memory",
+        10,
+        20,
+    ]

@@ -49,6 +49,7 @@ from derive.show.html import markdown_to_html
 from derive.show.lesson import SECTIONS, WORKED_STEPS, Claim
 
 HASH_FILE = ".derive-build"
+LESSON_MIB = 2048  # memory one lesson may add to its worker with --jobs (10⁶ rows take ~400)
 KEYS = {
     "title",
     "loss",
@@ -496,7 +497,7 @@ def build_course(
         if report:
             report(outcome)
 
-    outcomes += map_forked(work, list(course.lessons), jobs, arrived)
+    outcomes += map_forked(work, list(course.lessons), jobs, arrived, memory_mib=LESSON_MIB)
     _write_index(course, outcomes, out)
     written = _write_book(course, outcomes, out)
     indexes = [

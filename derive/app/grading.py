@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import resource
 import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -20,6 +19,7 @@ from multiprocessing.connection import wait
 
 import sympy
 
+from derive.app.parallel import cap_memory
 from derive.core.check import (
     BeyondLimitsError,
     Task,
@@ -183,19 +183,7 @@ def _work(task: Task, answers: list[sympy.Expr], connection) -> None:
     """A worker: grade the answers the parent names, one at a time, until it sends None (or
     is gone)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
-    _cap_memory()
+    cap_memory(MEMORY_LIMIT_MIB)
     with contextlib.suppress(EOFError, BrokenPipeError):
         while (index := connection.recv()) is not None:
             connection.send(_graded(task, answers[index]))
-
-
-def _cap_memory() -> None:
-    """Limit this process's data segment to what it uses now plus MEMORY_LIMIT_MIB."""
-    with contextlib.suppress(OSError, ValueError):
-        with open("/proc/self/status", encoding="ascii") as handle:
-            status = handle.read()
-        used_kib = next(
-            int(line.split()[1]) for line in status.splitlines() if line.startswith("VmData:")
-        )
-        limit = used_kib * 1024 + MEMORY_LIMIT_MIB * 2**20
-        resource.setrlimit(resource.RLIMIT_DATA, (limit, resource.RLIM_INFINITY))

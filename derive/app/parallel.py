@@ -3,7 +3,9 @@ fork itself, so nothing is pickled, and a failure comes back as an error with it
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import resource
 from collections.abc import Callable
 
 from derive.core.errors import DeriveError
@@ -58,14 +60,17 @@ def map_forked(
     items: list,
     jobs: int,
     progress: Callable[[int, int, object], None] | None = None,
+    memory_mib: int | None = None,
 ) -> list:
     """function over items, in forked worker processes when jobs > 1; progress(done, total,
-    result) is called here, in this process, as each result arrives."""
+    result) is called here, in this process, as each result arrives. `memory_mib` caps what
+    each worker may add to its memory (past it, a MemoryError in that item), so that --jobs
+    does not multiply a runaway item's memory."""
     done: list = []
     if jobs > 1 and len(items) > 1 and "fork" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("fork")  # the closure reaches workers unpickled
         chunk = max(1, len(items) // (jobs * 8))
-        with context.Pool(jobs, initializer=_install, initargs=(function,)) as pool:
+        with context.Pool(jobs, initializer=_install, initargs=(function, memory_mib)) as pool:
             for result in pool.imap(_call_work, items, chunksize=chunk):
                 done.append(result)
                 if progress:
@@ -81,9 +86,24 @@ def map_forked(
 _WORK: Callable | None = None  # set in each worker process by _install
 
 
-def _install(function: Callable) -> None:
+def _install(function: Callable, memory_mib: int | None = None) -> None:
     global _WORK
     _WORK = function
+    if memory_mib is not None:
+        cap_memory(memory_mib)
+
+
+def cap_memory(mib: int) -> None:
+    """Limit this process's data segment to what it uses now plus `mib` MiB (Linux; elsewhere
+    nothing is limited)."""
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        with open("/proc/self/status", encoding="ascii") as handle:
+            status = handle.read()
+        used_kib = next(
+            int(line.split()[1]) for line in status.splitlines() if line.startswith("VmData:")
+        )
+        limit = used_kib * 1024 + mib * 2**20
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, resource.RLIM_INFINITY))
 
 
 def _call_work(item):
