@@ -160,6 +160,7 @@ def test_a_pipe_into_head_gets_its_lines():
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
 
 
+@pytest.mark.slow
 def test_a_lesson_at_a_terminal_shows_its_phases_and_opens_the_page(
     derive_cli, monkeypatch, tmp_path
 ):
@@ -184,6 +185,7 @@ def test_a_lesson_at_a_terminal_shows_its_phases_and_opens_the_page(
     assert lines[-1] == f"derive: lesson written: file://{page}"
 
 
+@pytest.mark.slow
 def test_a_lesson_in_a_log_is_quiet_but_for_its_closing_lines(derive_cli, tmp_path):
     out = tmp_path / "w3"
     result = derive_cli("lesson", "--loss", "(w-3)**2", "--steps", "3", "--out", str(out))
