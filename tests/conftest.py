@@ -76,6 +76,44 @@ def extra_course(tmp_path_factory) -> Path:
     assert main(["course", str(folder / "course.toml"), "--out", str(out), "--jobs", "2"]) == 0
     return out
 
+# The layers of the suite: `invoke test` runs every test; `invoke test --fast` (pytest -m "not
+# slow") runs the unit layer, leaving out these modules: a browser, lessons and courses built
+# whole, corpora of losses and of hostile input, bounded-resource processes, large data, torch.
+# A slow test in a fast module carries @pytest.mark.slow itself.
+SLOW_MODULES = frozenset(
+    {
+        "test_against_torch",
+        "test_backprop",
+        "test_backprop_torch",
+        "test_issue_12",
+        "test_backprop_browser",
+        "test_bombs",
+        "test_browser",
+        "test_course",
+        "test_course_kinds",
+        "test_grading_browser",
+        "test_grading_class",
+        "test_grading_losses",
+        "test_grading_processes",
+        "test_grading_properties",
+        "test_hostile",
+        "test_interactive",
+        "test_large_data",
+        "test_lesson",
+        "test_lesson_numbers",
+        "test_losses",
+        "test_output",
+        "test_properties",
+        "test_truth",
+    }
+)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        if item.path.stem in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+
 
 @dataclass(frozen=True)
 class Run:

@@ -48,6 +48,7 @@ def test_a_real_process_prints_no_traceback_for_hostile_input(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow  # a whole lesson, in a process of its own
 def test_invoke_build_lesson_writes_the_lesson(tmp_path):
     out = tmp_path / "w3"
     done = subprocess.run(

@@ -160,6 +160,7 @@ def test_a_pipe_into_head_gets_its_lines():
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
 
 
+@pytest.mark.slow
 def test_a_lesson_at_a_terminal_shows_its_phases_and_opens_the_page(
     derive_cli, monkeypatch, tmp_path
 ):
@@ -184,12 +185,11 @@ def test_a_lesson_at_a_terminal_shows_its_phases_and_opens_the_page(
     assert lines[-1] == f"derive: lesson written: file://{page}"
 
 
-def test_a_lesson_in_a_log_is_quiet_but_for_its_closing_lines(derive_cli, tmp_path):
+@pytest.mark.slow
+def test_a_lesson_in_a_log_is_quiet(derive_cli, tmp_path):
     out = tmp_path / "w3"
     result = derive_cli("lesson", "--loss", "(w-3)**2", "--steps", "3", "--out", str(out))
     assert result.code == 0, result.err
-    assert result.err.splitlines() == [
-        f"derive: lesson written: file://{(out / f'lesson.{language}.html').resolve()}"
-        for language in ("zh", "en")
-    ]
+    assert result.err == ""
     assert f"{out / 'lesson.zh.html'}\n" in result.out
+    assert f"{out / 'lesson.en.html'}\n" in result.out

@@ -7,13 +7,14 @@ import argparse
 import subprocess
 import sys
 import tomllib
+from pathlib import Path
 
 import pytest
 from invoke import Collection
 
 import tasks
 from derive.app.cli import build_parser
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SLOW_MODULES
 
 TASKS = {"build-lesson": "lesson", "check-gradient": "check", "build-course": "course"}
 
@@ -43,6 +44,7 @@ def test_a_task_takes_every_option_of_its_command(name, command):
         assert (flags[flag] is bool) == switch, flag
 
 
+@pytest.mark.slow
 def test_build_lesson_passes_data_optimizer_and_a_signed_start_through(tmp_path):
     out = tmp_path / "adam"
     done = subprocess.run(
@@ -101,3 +103,23 @@ def test_invoke_test_fast_selects_the_unit_layer(fast, marker):
     context = _Recorder()
     tasks.test.body(context, fast=fast)
     assert context.commands == [f"{sys.executable} -m pytest{marker}"]
+
+
+def test_every_slow_module_exists():
+    """A renamed module would silently join the fast layer."""
+    assert {path.stem for path in (ROOT / "tests").glob("test_*.py")} >= SLOW_MODULES
+
+
+@pytest.mark.slow
+def test_the_fast_layer_leaves_the_slow_modules_out():
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-m", tasks.FAST],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    collected = {line.split("::")[0] for line in done.stdout.splitlines() if "::" in line}
+    assert "tests/test_parse.py" in collected
+    assert not {Path(name).stem for name in collected} & SLOW_MODULES

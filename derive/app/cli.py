@@ -502,8 +502,9 @@ def run_lesson(args: argparse.Namespace) -> int:
     else:
         for path in written:
             print(out.parent / path)
-    for page in pages:  # the line a terminal lets the reader click
-        print(f"derive: lesson written: {page.as_uri()}", file=sys.stderr)
+    if sys.stderr.isatty():  # the line a terminal lets the reader click; a log has stdout's
+        for page in pages:
+            print(f"derive: lesson written: {page.as_uri()}", file=sys.stderr)
     return 0
 
 
