@@ -76,6 +76,7 @@ def extra_course(tmp_path_factory) -> Path:
     assert main(["course", str(folder / "course.toml"), "--out", str(out), "--jobs", "2"]) == 0
     return out
 
+
 # The layers of the suite: `invoke test` runs every test; `invoke test --fast` (pytest -m "not
 # slow") runs the unit layer, leaving out these modules: a browser, lessons and courses built
 # whole, corpora of losses and of hostile input, bounded-resource processes, large data, torch.
@@ -83,6 +84,11 @@ def extra_course(tmp_path_factory) -> Path:
 SLOW_MODULES = frozenset(
     {
         "test_against_torch",
+        "test_api",
+        "test_books",
+        "test_course_spec",
+        "test_notebooks",
+        "test_pages",
         "test_backprop",
         "test_backprop_torch",
         "test_issue_12",
