@@ -77,3 +77,17 @@ def test_a_course_worker_past_its_memory_cap_fails_that_item_alone():
         10,
         20,
     ]
+
+
+def test_a_lesson_past_its_time_budget_fails_alone(tmp_path, capsys, monkeypatch):
+    from derive.app import course
+
+    monkeypatch.setattr(course, "LESSON_SECONDS", 0.3)  # far below a lesson's seconds
+    spec = tmp_path / "course.toml"
+    spec.write_text('title = "t"\nlanguages = ["en"]\n[[lessons]]\ntitle = "a"\nloss = "w**2"\n')
+    out = tmp_path / "out"
+    assert main(["course", str(spec), "--jobs", "1", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "the lesson took longer than its budget of 0.3 s" in err
+    assert not (out / "a").exists()
+    assert not [p for p in out.iterdir() if "staging" in p.name]

@@ -35,6 +35,7 @@ from derive.app.files import read_text
 from derive.app.output import claim_folder, record, write_file, write_folder
 from derive.app.parallel import map_forked
 from derive.core.backprop import another_point, backprop
+from derive.core.budget import OverBudgetError, time_limit
 from derive.core.derivation import differentiate
 from derive.core.descend import descend
 from derive.core.errors import DeriveError
@@ -50,6 +51,7 @@ from derive.show.lesson import SECTIONS, WORKED_STEPS, Claim
 
 HASH_FILE = ".derive-build"
 LESSON_MIB = 2048  # memory one lesson may add to its worker with --jobs (10⁶ rows take ~400)
+LESSON_SECONDS = 900.0  # wall time one lesson of a course may take (10⁶ rows take ~20 s)
 KEYS = {
     "title",
     "loss",
@@ -245,12 +247,17 @@ def build_one(lesson: LessonSpec, course: Course, out: Path, derive_hash: str) -
         if stamp.is_file() and stamp.read_text() == digest:
             seconds = time.perf_counter() - started
             return Outcome(*named, "skipped", seconds, "", lesson.slug, languages)
-        _build(lesson, languages, folder)
+        with time_limit(LESSON_SECONDS):
+            _build(lesson, languages, folder)
         write_file(stamp, digest)
         seconds = time.perf_counter() - started
         return Outcome(*named, "built", seconds, "", lesson.slug, languages)
     except DeriveError as error:
         message = str(error)
+    except OverBudgetError:  # its staging is removed on the way out; the course goes on
+        message = f"the lesson took longer than its budget of {LESSON_SECONDS:g} s"
+    except MemoryError:
+        message = f"the lesson needed more than its memory budget of {LESSON_MIB} MiB"
     except Exception as error:  # a bug, but one lesson's: the course goes on, and says which
         message = f"{type(error).__name__}: {error}"
     seconds = time.perf_counter() - started
