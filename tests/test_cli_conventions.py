@@ -44,6 +44,9 @@ def test_bare_derive_prints_the_help_and_succeeds():
         (("descend", "--loss", "w", "--optimiser", "adam"), "did you mean --optimizer?"),
         (("diff", "--loss", "w", "--zzzzzz"), "unknown option --zzzzzz (see derive diff --help)"),
         (("diff",), "required: --loss (see derive diff --help)"),
+        (("descend", "--loss", "w", "--optimizer", "adan"), "'adan'; did you mean adam?"),
+        (("diff", "--loss", "w", "--lang", "eng"), "invalid choice: 'eng'; did you mean en?"),
+        (("diff", "--loss", "w", "--format", "xml"), "invalid choice: 'xml' (choose from text,"),
     ],
 )
 def test_a_mistyped_word_is_refused_with_the_nearest_right_one(derive_cli, args, expected):

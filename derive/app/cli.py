@@ -70,6 +70,15 @@ class _Parser(argparse.ArgumentParser):
             self._refuse_unknown(extra)
         return namespace, extras
 
+    def _check_value(self, action: argparse.Action, value) -> None:
+        """`--optimizer adm`: argparse's refusal, with the nearest choice first."""
+        if action.choices is not None and value not in action.choices:
+            hint = _did_you_mean(value, action.choices)
+            known = ", ".join(map(str, action.choices))
+            raise argparse.ArgumentError(
+                action, f"invalid choice: {value!r}{hint} (choose from {known})"
+            )
+
     def _refuse_unknown(self, token: str) -> None:
         flag = token.partition("=")[0]
         known = self._option_string_actions
