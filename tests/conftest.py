@@ -3,6 +3,7 @@ every test that reads them."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -150,3 +151,25 @@ def run_process(*args: str, timeout: float = 60) -> Run:
         cwd=ROOT,
     )
     return Run(done.returncode, done.stdout, done.stderr)
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"  # Debian's; Playwright's own fails here
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium per module, for the browser tests (they skip without playwright)."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
+        )
+        yield chromium
+        chromium.close()

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from derive.app.cli import main
+from tests.conftest import CHROMIUM
 from tests.test_backprop import NETWORK, NETWORK_AT, NETWORK_DATA, SOFTMAX, SOFTMAX_AT, SOFTMAX_DATA
-from tests.test_browser import CHROMIUM, browser  # noqa: F401 - the shared Chromium fixture
 
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"
@@ -30,7 +30,7 @@ LESSONS = {
 
 @pytest.mark.parametrize("language", ["zh", "en"])
 @pytest.mark.parametrize("name", list(LESSONS))
-def test_backprop_lesson_opens_offline_with_typeset_math(browser, tmp_path, name, language):  # noqa: F811
+def test_backprop_lesson_opens_offline_with_typeset_math(browser, tmp_path, name, language):
     out = tmp_path / name
     assert main(["backprop", *LESSONS[name], "--lang", language, "--out", str(out)]) == 0
     page = browser.new_page(viewport={"width": 900, "height": 1200})

@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
 from derive.app.cli import main
+from tests.conftest import CHROMIUM
 from tests.test_pages import table_rows
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 playwright = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(), reason="no Chromium: ./setup.sh --dev installs Debian's chromium"
@@ -26,23 +25,6 @@ LESSONS = {
     "mse": ["--loss", "mean((theta0 + theta1*x - y)**2)", "--data", "x=1,2,3; y=2,3,4"],
     "saddle": ["--loss", "x**2 - y**2", "--init", "x=1,y=0.5"],
 }
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright.sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
-        yield chromium
-        chromium.close()
 
 
 @pytest.mark.parametrize("language", ["zh", "en"])

@@ -4,14 +4,13 @@ derive did not make."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from derive.app.cli import main
+from tests.conftest import CHROMIUM
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 playwright = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"
@@ -42,23 +41,6 @@ def report(tmp_path_factory):
     args = ["check", "--loss", "mean((w*x+b-y)**2)", "--data", "x=1,2,3; y=2,3,4", "--wrt", "w"]
     assert main([*args, "--answers", str(answers), "--out", str(out)]) == 0
     return out
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright.sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
-        yield chromium
-        chromium.close()
 
 
 @pytest.mark.parametrize("language", ["zh", "en"])

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +22,8 @@ from derive.app.cli import main
 from derive.core import facts
 from derive.show.catalog import messages
 from derive.show.interactive import functions_script
+from tests.conftest import CHROMIUM
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 playwright = pytest.importorskip("playwright.sync_api")
 browser_only = pytest.mark.skipif(
     not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"
@@ -110,23 +109,6 @@ def pages(tmp_path_factory):
         assert main([*command, "--sections", "rates", "--interactive"]) == 0
         built[name] = (out / "lesson.en.html", loss)
     return built
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright.sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
-        yield chromium
-        chromium.close()
 
 
 class Page:
