@@ -35,7 +35,7 @@ def time_limit(seconds: float) -> Iterator[None]:
     def expire(signum, frame):
         raise OverBudgetError(f"over the budget of {seconds} s")
 
-    _prepare_numpy_printing()
+    _prepare_lambdify()
     started = time.monotonic()
     previous = signal.signal(signal.SIGALRM, expire)
     # past the deadline the alarm repeats every REPEAT seconds until the block is left, so
@@ -61,11 +61,12 @@ def time_limit(seconds: float) -> Iterator[None]:
 
 
 @functools.cache
-def _prepare_numpy_printing() -> None:
-    """SymPy builds its NumPy namespace for lambdify on first use; an alarm in the middle of
-    that leaves it half built for the rest of the process (NameError: heaviside). Build it
-    once, outside any budget."""
-    sympy.lambdify([], sympy.Integer(0), modules="numpy")
+def _prepare_lambdify() -> None:
+    """SymPy builds lambdify's namespace of a module named by a string ("mpmath", "math") on
+    first use; an alarm in the middle of that leaves it half built for the rest of the process
+    (NameError). Build them once, outside any budget. (NumPy's comes from core/numeric.py.)"""
+    for module in ("mpmath", "math"):
+        sympy.lambdify([], sympy.Integer(0), modules=module)
 
 
 def attempt(compute, seconds: float, default=None):

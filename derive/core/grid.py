@@ -11,7 +11,7 @@ import sympy
 
 from derive.core.derivation import Derivation
 from derive.core.models import Model
-from derive.core.numeric import NUMPY_FUNCTIONS, numeric
+from derive.core.numeric import NUMPY, NUMPY_FUNCTIONS, numeric
 from derive.core.symbols import N_ROWS
 
 CELLS = 4_000_000  # parameter points × rows evaluated at once (about 32 MB a temporary)
@@ -96,7 +96,7 @@ def _moment_form(
     reduced = loss.expr.xreplace(replaced).xreplace({N_ROWS: rows})
     if reduced.free_symbols - set(symbols):
         return None
-    function = sympy.lambdify(symbols, reduced, modules=[NUMPY_FUNCTIONS, "numpy"])
+    function = sympy.lambdify(symbols, reduced, modules=[NUMPY_FUNCTIONS, NUMPY])
 
     def loss_at(*params):
         shape = np.broadcast(*[np.asarray(p, dtype=float) for p in params]).shape
@@ -113,7 +113,7 @@ def _row_sum(coefficient: sympy.Expr, columns: Mapping[str, np.ndarray], rows: i
         return float(coefficient) * rows
     names = sorted({str(e.base) for e in cells})
     plain = coefficient.xreplace(cells)
-    compute = sympy.lambdify([sympy.Symbol(n, real=True) for n in names], plain, modules="numpy")
+    compute = sympy.lambdify([sympy.Symbol(n, real=True) for n in names], plain, modules=NUMPY)
     with np.errstate(all="ignore"):
         values = np.broadcast_to(compute(*(columns[n] for n in names)), (rows,))
     return float(np.sum(values))
@@ -128,7 +128,7 @@ def predictor(
     inputs = [sympy.Symbol(n, real=True) for n in model.inputs]
     output = model.output if model.kind == "regression" else 1 / (1 + sympy.exp(-model.output))
     fitted = output.xreplace(dict(zip(symbols, map(float, values), strict=True)))
-    function = sympy.lambdify(inputs, fitted, modules=[NUMPY_FUNCTIONS, "numpy"])
+    function = sympy.lambdify(inputs, fitted, modules=[NUMPY_FUNCTIONS, NUMPY])
 
     def predict(*points):
         with np.errstate(all="ignore"):

@@ -14,7 +14,7 @@ import sympy
 
 from derive.core.derivation import Convention, Derivation, Kink
 from derive.core.functions import maximum
-from derive.core.numeric import ARRAY_FUNCTIONS
+from derive.core.numeric import ARRAY_FUNCTIONS, NUMPY
 from derive.core.symbols import N_ROWS, data_column
 
 KINK_STEPS = 100  # over data, a run is looked at on a kink in its first steps and its last
@@ -70,7 +70,7 @@ def _offending_rows(argument, derivation, params, data, kind):
     loss = derivation.loss
     plain = argument.xreplace({data_column(n): sympy.Symbol(n, real=True) for n in loss.data})
     columns = [sympy.Symbol(n, real=True) for n in loss.data]
-    function = sympy.lambdify([*loss.symbols, *columns], plain, modules=[ARRAY_FUNCTIONS, "numpy"])
+    function = sympy.lambdify([*loss.symbols, *columns], plain, modules=[ARRAY_FUNCTIONS, NUMPY])
     arrays = [np.asarray(data[n], dtype=float) for n in loss.data]
     with np.errstate(all="ignore"):
         value = np.asarray(function(*params, *arrays), dtype=float)
@@ -135,7 +135,7 @@ def _watched(kink: Kink, derivation: Derivation):
         sympy.lambdify(
             arguments,
             expr.xreplace(loss.values).xreplace(plain),
-            modules=[ARRAY_FUNCTIONS, "numpy"],
+            modules=[ARRAY_FUNCTIONS, NUMPY],
             dummify=True,
         )
         for expr in kink.at

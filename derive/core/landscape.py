@@ -30,11 +30,11 @@ from sympy.calculus.util import continuous_domain
 from derive.core.budget import attempt
 from derive.core.derivation import Derivation
 from derive.core.functions import as_sympy
-from derive.core.numeric import GRADIENT_OPERATIONS, NUMPY_FUNCTIONS, numeric
+from derive.core.numeric import GRADIENT_OPERATIONS, NUMPY, NUMPY_FUNCTIONS, numeric
 from derive.core.numeric import hessian as numeric_hessian
 
 # derive's own functions (σ, softplus) for NumPy and for mpmath at 40 digits
-FLOATS = [NUMPY_FUNCTIONS, "numpy"]
+FLOATS = [NUMPY_FUNCTIONS, NUMPY]
 DIGITS_MODULES = [
     {
         "sigmoid": lambda z: 1 / (1 + mpmath.exp(-z)),

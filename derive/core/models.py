@@ -11,7 +11,7 @@ import numpy as np
 import sympy
 
 from derive.core.derivation import Derivation
-from derive.core.numeric import NUMPY_FUNCTIONS, numeric
+from derive.core.numeric import NUMPY, NUMPY_FUNCTIONS, numeric
 from derive.core.symbols import data_column
 
 
@@ -77,7 +77,7 @@ def separating(derivation: Derivation, data: Mapping[str, np.ndarray], point) ->
     if not _is_cross_entropy(derivation, data, model):
         return False
     columns = [sympy.Symbol(n, real=True) for n in model.inputs]
-    margin = sympy.lambdify([*params, *columns], z, modules=[NUMPY_FUNCTIONS, "numpy"])
+    margin = sympy.lambdify([*params, *columns], z, modules=[NUMPY_FUNCTIONS, NUMPY])
     with np.errstate(all="ignore"):
         values = np.asarray(
             margin(*point, *(np.asarray(data[n], dtype=float) for n in model.inputs)), dtype=float
@@ -94,7 +94,7 @@ def _is_cross_entropy(derivation: Derivation, data, model: Model) -> bool:
     rows = len(columns[0])
     params = loss.symbols
     inputs = [sympy.Symbol(n, real=True) for n in model.inputs]
-    z_of = sympy.lambdify([*params, *inputs], model.output, modules=[NUMPY_FUNCTIONS, "numpy"])
+    z_of = sympy.lambdify([*params, *inputs], model.output, modules=[NUMPY_FUNCTIONS, NUMPY])
     function = numeric(derivation)
     y = np.asarray(data[model.target], dtype=float)
     ratios = []

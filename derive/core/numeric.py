@@ -106,6 +106,24 @@ NUMPY_FUNCTIONS = {
 }
 
 
+class _NumPyNamespace:
+    """What lambdify's "numpy" gives the code it generates (`import numpy; from numpy import *;
+    from numpy.linalg import *`, Heaviside → heaviside, Abs → abs), without the submodules that
+    a star import makes NumPy load (f2py, testing, ma…: 0.2 s of every command's start-up).
+    Named numpy, so that lambdify still prints with its NumPy printer."""
+
+    __name__ = "numpy"
+
+    def __init__(self) -> None:
+        self.__dict__.update({"I": 1j, "numpy": np})
+        self.__dict__.update({name: vars(np)[name] for name in np.__all__ if name in vars(np)})
+        self.__dict__.update({name: getattr(np.linalg, name) for name in np.linalg.__all__})
+        self.__dict__.update({"Heaviside": np.heaviside, "Abs": abs})
+
+
+NUMPY = _NumPyNamespace()
+
+
 def _exp_neg_abs(u):
     e = np.abs(u)
     if np.ndim(e) == 0:
@@ -194,7 +212,7 @@ def numeric(derivation: Derivation) -> Callable[..., list]:
     outputs = [_as_array_expression(e) for e in (loss.expr, *derivation.gradient)]
     columns = [sympy.Symbol(name, real=True) for name in loss.data]
     arguments = [*loss.symbols, *columns, N_ROWS] if loss.data else list(loss.symbols)
-    modules = [ARRAY_FUNCTIONS, "numpy"]
+    modules = [ARRAY_FUNCTIONS, NUMPY]
     printer = _ArrayPrinter(
         {
             "fully_qualified_modules": False,
@@ -316,7 +334,7 @@ def hessian(derivation: Derivation) -> Callable[..., list]:
     function = sympy.lambdify(
         arguments,
         entries,
-        modules=[ARRAY_FUNCTIONS, "numpy"],
+        modules=[ARRAY_FUNCTIONS, NUMPY],
         cse=True,
         dummify=True,
         printer=printer,
