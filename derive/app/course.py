@@ -44,7 +44,7 @@ from derive.core.parse import one_hot_targets, parse_loss, parse_number, to_floa
 from derive.core.schedules import Schedule, parse_schedule
 from derive.show.backprop import write_backprop
 from derive.show.book import BookLesson, BookPart, book_files, notebook_name
-from derive.show.catalog import LANGUAGES, environment, messages
+from derive.show.catalog import LANGUAGES, messages, template
 from derive.show.escape import markdown_text
 from derive.show.html import markdown_to_html
 from derive.show.lesson import SECTIONS, WORKED_STEPS, Claim
@@ -533,9 +533,7 @@ def _write_index(course: Course, outcomes: list[Outcome], out: Path) -> None:
         ]
         for kind in ("md", "html"):
             view = {"title": course.title, "rows": rows, "link": kind, "language": language}
-            text = environment.get_template(f"{language}/index.md.j2").render(
-                course=view, words=words
-            )
+            text = template(f"{language}/index.md.j2").render(course=view, words=words)
             path = out / f"index.{language}.{kind}"
             if kind == "md":
                 write_file(path, text)

@@ -34,7 +34,7 @@ from derive.core.backprop import Graph, Node
 from derive.core.symbols import GrammarPrinter, to_text
 from derive.show import figures
 from derive.show.book import front_matter, notebook_name, portable
-from derive.show.catalog import environment, messages
+from derive.show.catalog import messages, template
 from derive.show.html import markdown_to_html
 from derive.show.printing import (
     TextbookLatexPrinter,
@@ -304,7 +304,7 @@ def backprop_text(graph: Graph, language: str) -> str:
         else None,
         "check": check,
     }
-    return environment.get_template("backprop.txt.j2").render(view=view, words=words).rstrip("\n")
+    return template("backprop.txt.j2").render(view=view, words=words).rstrip("\n")
 
 
 def _path_text(node: Node, consumer: Node, share, graph: Graph, catalog: dict) -> str:
@@ -1179,7 +1179,7 @@ def _exercises(graph: Graph, catalog: dict) -> tuple[Exercise, ...]:
 
 
 def render_markdown(view: BackpropView) -> str:
-    return environment.get_template("backprop.md.j2").render(view=view)
+    return template("backprop.md.j2").render(view=view)
 
 
 # -- the files ----------------------------------------------------------------------------------

@@ -7,19 +7,28 @@ import functools
 import tomllib
 from importlib.resources import files
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
-
 LANGUAGES = ("zh", "en")
 TEMPLATES = files("derive.show") / "templates"
 
-environment = Environment(
-    loader=PackageLoader("derive.show", "templates"),
-    undefined=StrictUndefined,
-    keep_trailing_newline=True,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    autoescape=False,
-)
+
+def template(name: str):
+    """A Jinja template by its file name under templates/. Jinja is imported on first use:
+    a command that only looks up a catalog's sentences (`derive check`) does not pay for it."""
+    return _environment().get_template(name)
+
+
+@functools.cache
+def _environment():
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
+    return Environment(
+        loader=PackageLoader("derive.show", "templates"),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
 
 
 @functools.cache

@@ -17,7 +17,7 @@ from derive.core.derivation import Derivation, Partial, Step
 from derive.core.landscape import Kind, Landscape, Minimum, StationaryPoint
 from derive.core.symbols import data_column, to_text
 from derive.core.vector import VectorForm, vector_form
-from derive.show.catalog import environment, messages
+from derive.show.catalog import messages, template
 from derive.show.printing import number, number_text, to_latex, to_unicode
 
 HIDDEN_RULES = {"constant", "identity"}  # leaves too trivial to print as a step of their own
@@ -257,8 +257,8 @@ def render_diff(
         "no_points": words["no_stationary"] if shape and shape.complete else words["not_found"],
         "verdict": None if shape is None else _verdict(shape, catalog["diff"], notation),
     }
-    template = environment.get_template("diff.tex.j2" if form == "latex" else "diff.txt.j2")
-    return template.render(view=view, words=words).rstrip("\n")
+    page = template("diff.tex.j2" if form == "latex" else "diff.txt.j2")
+    return page.render(view=view, words=words).rstrip("\n")
 
 
 def _vector_view(form: VectorForm | None, notation: Notation) -> dict | None:

@@ -27,7 +27,7 @@ from mdit_py_plugins.dollarmath import dollarmath_plugin
 from mdit_py_plugins.front_matter import front_matter_plugin
 
 from derive.core.errors import DeriveError
-from derive.show.catalog import environment, messages
+from derive.show.catalog import messages, template
 
 if TYPE_CHECKING:
     from derive.show.interactive import Panel
@@ -71,7 +71,7 @@ def markdown_to_html(
     _check_complete(markdown, tokens)
     body = parser.renderer.render(tokens, parser.options, {})
     toc = _contents(tokens) if contents else []
-    page = environment.get_template("lesson.html.j2")
+    page = template("lesson.html.j2")
     return page.render(
         language=language,
         title=title,

@@ -27,7 +27,7 @@ from derive.core.symbols import N_ROWS
 from derive.show.backprop import backprop_view
 from derive.show.backprop import render_markdown as render_backprop
 from derive.show.book import front_matter
-from derive.show.catalog import environment, messages
+from derive.show.catalog import messages, template
 from derive.show.explain import LATEX, operator, partial_lines
 from derive.show.printing import hazard_text, number, to_latex, to_unicode
 from derive.show.sections import SECTIONS
@@ -1462,7 +1462,7 @@ def claim_holds(claim: Claim, trace: Trace) -> bool:
 
 
 def render_markdown(view: LessonView) -> str:
-    return environment.get_template("lesson.md.j2").render(lesson=view)
+    return template("lesson.md.j2").render(lesson=view)
 
 
 def applicable_sections(

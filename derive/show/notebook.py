@@ -18,7 +18,7 @@ from derive.core.derivation import Derivation
 from derive.core.descend import Trace
 from derive.core.experiments import is_plain
 from derive.core.symbols import N_ROWS
-from derive.show.catalog import environment, messages
+from derive.show.catalog import messages, template
 from derive.show.lesson import LessonView, tex_number
 from derive.show.printing import to_latex
 
@@ -61,7 +61,7 @@ def notebook(
     # scheduled: the rates are then written out); another optimizer's run is only compared
     plain = is_plain(trace)
     scheduled = plain and trace.schedule is not None
-    source = environment.get_template("notebook.py.j2").render(
+    source = template("notebook.py.j2").render(
         words=words,
         lesson=lesson,
         data={name: repr([float(v) for v in values]) for name, values in data.items()},

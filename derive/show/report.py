@@ -26,7 +26,7 @@ import sympy
 from derive.core.check import Counterexample, Diagnosis, Point, Verdict
 from derive.core.derivation import Derivation
 from derive.core.symbols import to_text
-from derive.show.catalog import environment, messages
+from derive.show.catalog import messages, template
 from derive.show.printing import to_unicode, unicode_name
 
 PER_STUDENT_ROWS = 2000  # above this, the report lists distinct answers; the CSV has everyone
@@ -541,7 +541,7 @@ def class_markdown(report: ClassReport, derivation: Derivation, wrt: str, langua
         "files": markdown_text(words["files"]),
     }
     words = {key: markdown_text(value) for key, value in words.items()}
-    return environment.get_template("report.md.j2").render(report=view, words=words)
+    return template("report.md.j2").render(report=view, words=words)
 
 
 def _mistake_rows(distinct: list[_Answer], total: int, wrt: str, language: str, words) -> list:
@@ -632,7 +632,7 @@ def feedback_files(
     """feedback/<name>.<language>.md for every student: their answer, the verdict, the
     diagnosis and the counterexample. The part an answer decides is rendered once per answer."""
     words = {**messages(language)["check"], **messages(language)["report"]}
-    template = environment.get_template("feedback.md.j2")
+    feedback = template("feedback.md.j2")
     task, expected = _task_sentences(derivation, wrt, words)
     bodies: dict[tuple, str] = {}
     files = {}
@@ -662,7 +662,7 @@ def feedback_files(
                     if text
                 ],
             }
-            bodies[key] = template.render(
+            bodies[key] = feedback.render(
                 view=view, words={k: markdown_text(v) for k, v in words.items()}
             )
         title = words["feedback_title"].format(student=shorten(s.student, 80))
