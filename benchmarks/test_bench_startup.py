@@ -4,6 +4,7 @@ load falls on both alike. CPU-seconds (user + system of the child) are reported 
 
 from __future__ import annotations
 
+import os
 import resource
 import statistics
 import subprocess
@@ -35,11 +36,16 @@ COMMANDS = {
 }
 
 
+# A user's Python writes bytecode and reads it on the next run; a shell that forbids it
+# (PYTHONDONTWRITEBYTECODE) would charge every run the compilation of derive's modules.
+_ENV = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
+
+
 def _run(args: tuple[str, ...], code: int) -> tuple[float, float]:
     """Wall and CPU seconds of one fresh process."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True)
+    done = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, env=_ENV)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     assert done.returncode == code, done.stderr.decode()
