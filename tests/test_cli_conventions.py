@@ -163,6 +163,55 @@ def test_a_pipe_into_head_gets_its_lines():
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
 
 
+# bash completes as it would at a prompt: the words typed, and what the shell then offers
+COMPLETE = """
+source <("$DERIVE" -m derive --print-completion bash) || exit 3
+offered() {
+    COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+    COMP_LINE="${COMP_WORDS[*]}"; COMP_POINT=${#COMP_LINE}; COMPREPLY=()
+    _shtab_derive
+    echo "${COMPREPLY[*]}"
+}
+offered derive les
+offered derive lesson --opt
+offered derive lesson --optimizer ad
+offered derive check --lang ''
+offered derive ''
+"""
+
+
+def test_bash_completes_commands_options_and_choices():
+    done = subprocess.run(
+        ["bash", "-c", COMPLETE],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        env={"DERIVE": sys.executable, "PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "lesson",
+        "--optimizer",
+        "adagrad adam adamw adadelta adamax",
+        "zh en all",
+        "lesson diff check course descend backprop",
+    ]
+
+
+@pytest.mark.parametrize("shell", ["zsh", "tcsh"])
+def test_completion_scripts_for_other_shells_name_every_command(shell):
+    done = run_process("--print-completion", shell)
+    assert done.code == 0
+    for command in ("lesson", "diff", "check", "course", "descend", "backprop"):
+        assert command in done.out
+
+
+def test_an_unknown_shell_is_refused_with_the_choices():
+    done = run_process("--print-completion", "fish")
+    assert done.code == 2 and "bash" in done.err and "Traceback" not in done.err
+
+
 @pytest.mark.slow
 def test_a_lesson_at_a_terminal_shows_its_phases_and_opens_the_page(
     derive_cli, monkeypatch, tmp_path

@@ -55,6 +55,7 @@ def test_help_loads_no_stage():
     modules = set(done.stdout.split())
     assert "sympy" not in modules and "numpy" not in modules
     assert "importlib.metadata" not in modules  # the version is read when --version asks
+    assert "shtab" not in modules  # nor the completion script made
     assert not modules & set(HEAVY)
 
 

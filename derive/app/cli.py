@@ -249,6 +249,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="derive", description="From a loss expression to a gradient-descent lesson."
     )
     parser.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
+    parser.add_argument(
+        "--print-completion",
+        action=_Completion,
+        choices=COMPLETION_SHELLS,
+        metavar="SHELL",
+        help='a tab-completion script for bash, zsh or tcsh: eval "$(derive --print-completion '
+        'bash)"',
+    )
     # Not required: a bare `derive` shows this help (main), rather than a usage error.
     commands = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
@@ -811,6 +819,27 @@ class _Version(argparse.Action):
 
     def __call__(self, parser, namespace, values, option_string=None):
         print(f"derive {_version()}")
+        parser.exit()
+
+
+COMPLETION_SHELLS = ("bash", "zsh", "tcsh")
+# what the shell offers for an option's value: folders for --out, files for the rest
+PATH_OPTIONS = {"out": "DIRECTORY", "answers": "FILE", "data": "FILE", "spec": "FILE"}
+
+
+class _Completion(argparse.Action):
+    """--print-completion SHELL: the shell's completion script, made by shtab from this
+    parser, so that it offers every command, option and choice derive has (imported only
+    when asked)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        import shtab
+
+        for command in parser._subparsers._group_actions[0].choices.values():
+            for action in command._actions:
+                if action.dest in PATH_OPTIONS:
+                    action.complete = getattr(shtab, PATH_OPTIONS[action.dest])
+        print(shtab.complete(parser, shell=values), end="")
         parser.exit()
 
 
