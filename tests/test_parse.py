@@ -282,6 +282,7 @@ def test_no_module_of_derive_names_an_evaluator():
     assert calls == []
 
 
+@pytest.mark.slow  # differentiates every function at once: 9 s
 def test_no_parameter_can_shadow_a_function_the_compiled_code_calls():
     """A parameter named like a function the NumPy or math code calls (`sign` in the derivative
     of |u|) would shadow it there: every such name is reserved."""
