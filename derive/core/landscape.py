@@ -20,30 +20,24 @@ import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from enum import StrEnum
+from typing import TYPE_CHECKING
 
-import mpmath
-import numpy as np
 import sympy
 from sympy.calculus.util import continuous_domain
 
 from derive.core.budget import attempt
 from derive.core.derivation import Derivation
 from derive.core.functions import as_sympy
-from derive.core.numeric import GRADIENT_OPERATIONS, NUMPY, NUMPY_FUNCTIONS, numeric
-from derive.core.numeric import hessian as numeric_hessian
+from derive.core.limits import GRADIENT_OPERATIONS
+from derive.core.stationary import MAX_POINTS, Kind, Landscape, Minimum, StationaryPoint
 
-# derive's own functions (σ, softplus) for NumPy and for mpmath at 40 digits
-FLOATS = [NUMPY_FUNCTIONS, NUMPY]
-DIGITS_MODULES = [
-    {
-        "sigmoid": lambda z: 1 / (1 + mpmath.exp(-z)),
-        "softplus": lambda z: mpmath.log1p(mpmath.exp(z)),
-        "Heaviside": lambda u, at_zero=0.5: mpmath.mpf(1 if u > 0 else 0 if u < 0 else at_zero),
-    },
-    "mpmath",
-]
-SEARCH_BOUND = 10.0  # the numeric search, when one is needed, covers [−10, 10] in each parameter
+if TYPE_CHECKING:
+    import numpy as np
+
+# The numeric search (core/search.py) is imported where one runs: it brings NumPy, which a
+# loss solved exactly (most one-parameter losses, every separable sum of them) never needs.
+__all__ = ["Kind", "Landscape", "Minimum", "StationaryPoint", "landscape", "limit_along", "refine"]
+
 # Wall-clock safety nets, set well above what real losses need (the slowest of the test corpus,
 # relu and a 3-logit softmax, take 2-3 s in all on a loaded machine) so that a lesson does not
 # depend on the machine's load; only pathological inputs reach them, and then nothing is
@@ -51,55 +45,6 @@ SEARCH_BOUND = 10.0  # the numeric search, when one is needed, covers [−10, 10
 SYMBOLIC_BUDGET = 6.0  # seconds for one symbolic step (a domain, a solve, a limit)
 LANDSCAPE_BUDGET = 15.0  # seconds for the whole search; past it, nothing is claimed
 EXACT_DEGREE = 24  # polynomials up to this degree have their critical points solved exactly
-DIGITS = 40  # precision of the Newton check of a numeric root
-MAX_POINTS = 60
-
-
-class Kind(StrEnum):
-    MINIMUM = "minimum"
-    MAXIMUM = "maximum"
-    SADDLE = "saddle"
-    INFLECTION = "inflection"  # one parameter, L' = 0 but no extremum (x³ at 0)
-    DEGENERATE = "degenerate"  # singular Hessian and the higher derivatives not settled
-
-
-class Minimum(StrEnum):
-    """What is known about the loss's minimum."""
-
-    GLOBAL = "global"  # at least one point proven to be a global minimum
-    FOUND = "found"  # minima found; none proven global
-    UNBOUNDED_BELOW = "unbounded_below"  # proven: L → −∞
-    NOT_ATTAINED = "not_attained"  # proven: inf L is approached at an end, reached nowhere
-    AT_EDGE = "at_edge"  # proven: the least value is at a closed end of the domain (√w at 0)
-    NONE_FOUND = "none_found"  # no minimum found, nothing proven
-
-
-@dataclass(frozen=True)
-class StationaryPoint:
-    values: tuple[float, ...]
-    kind: Kind
-    loss: float
-    exact: tuple[sympy.Expr, ...] | None = None  # when SymPy found it exactly
-    curvature: tuple[float, ...] = ()  # Hessian eigenvalues, ascending (empty at a kink)
-    kink: bool = False  # a corner of the loss where 0 is a subgradient (|w − 1| at 1)
-    global_minimum: bool = False  # proven
-
-
-@dataclass(frozen=True)
-class Landscape:
-    points: tuple[StationaryPoint, ...]
-    complete: bool  # every stationary point over the whole domain is listed
-    minimum: Minimum
-    infimum: float | None = None  # inf L when proven (unbounded: −inf)
-    # where inf L is approached when it is not attained: a parameter's value (±inf or a finite
-    # end of the domain, one parameter) or a direction (several)
-    approached: tuple[float, ...] | None = None
-    quadratic: bool = False  # the Hessian is the same everywhere
-    search_bound: float | None = None  # half-width of the numeric search, when one ran
-
-    @property
-    def minima(self) -> tuple[StationaryPoint, ...]:
-        return tuple(p for p in self.points if p.kind is Kind.MINIMUM)
 
 
 # -- entry points ------------------------------------------------------------------------------
@@ -115,7 +60,13 @@ def landscape(
     gradient too large to differentiate again, nothing is claimed."""
     loss = derivation.loss
     if loss.data:
-        return _over_data(derivation, data or {})
+        # quadratic in the parameters (least squares): solved; otherwise nothing is claimed
+        # until runs end somewhere (`refine`)
+        if not _affine_gradient(derivation):
+            return Landscape((), False, Minimum.NONE_FOUND)
+        from derive.core.search import over_data
+
+        return over_data(derivation, data or {})
     unknown = Landscape((), False, Minimum.NONE_FOUND)
     if sum(sympy.count_ops(g) for g in derivation.gradient) > GRADIENT_OPERATIONS:
         return unknown  # exp nested 60 deep: its second derivative alone takes a minute
@@ -135,7 +86,7 @@ def _solved(derivation: Derivation, start: Sequence[float] | None) -> Landscape:
     elif len(symbols) == 1:
         found = _one_parameter(expr, symbols[0])
     else:
-        found = _exact_system(derivation) or _numeric(derivation, start)
+        found = _exact_system(derivation) or _searched(derivation, start)
     found = _with_lower_bound(found, expr, symbols)
     if found.minimum in (Minimum.FOUND, Minimum.NONE_FOUND) and len(symbols) > 1:
         found = _unbounded(found, expr, symbols)
@@ -192,18 +143,6 @@ def _unbounded(found: Landscape, expr, symbols) -> Landscape:
     return found
 
 
-def refine(
-    derivation: Derivation, data: Mapping[str, np.ndarray], point: Sequence[float]
-) -> StationaryPoint | None:
-    """The stationary point Newton's method reaches from `point` (where a run ended), checked to
-    converge; None when it does not."""
-    functions = _Functions(derivation, data)
-    found = functions.newton(np.array(point, dtype=float)[None, :])
-    if not len(found):
-        return None
-    return functions.classify(found[0])
-
-
 # -- one parameter: domains, exact critical points, limits at the ends ----------------------
 
 
@@ -220,7 +159,9 @@ def _one_parameter(expr: sympy.Expr, w: sympy.Symbol) -> Landscape:
     nothing global."""
     analysed = attempt(lambda: _analysed(expr, w), 4 * SYMBOLIC_BUDGET)
     if analysed is None:
-        return _numeric_one(expr, w)
+        from derive.core.search import one_parameter
+
+        return one_parameter(expr, w)
     candidates, ends, closed_values = analysed
     points = []
     for candidate in candidates:
@@ -394,58 +335,6 @@ def _verdict(points, ends, closed_values) -> Landscape:
     return Landscape(marked, True, Minimum.GLOBAL, best)
 
 
-def _numeric_one(expr, w) -> Landscape:
-    """Sign changes of L' on a fine grid of [−10, 10], each checked by Newton at 40 digits."""
-    loss = _lambdify(w, expr, FLOATS)
-    slope = _lambdify(w, sympy.diff(expr, w), FLOATS)
-    curve = _lambdify(w, sympy.diff(expr, w, 2), FLOATS)
-    grid = np.linspace(-SEARCH_BOUND, SEARCH_BOUND, 4001)
-    with np.errstate(all="ignore"):
-        values = np.broadcast_to(np.asarray(slope(grid), dtype=float), grid.shape)
-    starts = [grid[k] for k in np.nonzero(np.sign(values[:-1]) * np.sign(values[1:]) <= 0)[0]]
-    check = _Newton1(expr, w)
-    found: list[float] = []
-    for x in starts:
-        root = check(x)
-        if root is not None and not any(abs(root - f) <= 1e-9 * (1 + abs(f)) for f in found):
-            found.append(root)
-    points = []
-    with np.errstate(all="ignore"):
-        for root in sorted(found):
-            value, second = float(loss(root)), float(curve(root))
-            if not math.isfinite(value):
-                continue
-            kind = _kind_from_curvature(np.array([second]))
-            points.append(StationaryPoint((root,), kind, value, None, (second,)))
-    minimum = Minimum.FOUND if any(p.kind is Kind.MINIMUM for p in points) else Minimum.NONE_FOUND
-    return Landscape(tuple(points), False, minimum, search_bound=SEARCH_BOUND)
-
-
-class _Newton1:
-    """Newton's method on L' at 40 digits: a root only where it converges."""
-
-    def __init__(self, expr, w):
-        self.slope = _lambdify(w, sympy.diff(expr, w), DIGITS_MODULES)
-        self.curve = _lambdify(w, sympy.diff(expr, w, 2), DIGITS_MODULES)
-        self.loss = _lambdify(w, expr, DIGITS_MODULES)
-
-    def __call__(self, x: float) -> float | None:
-        with mpmath.workdps(DIGITS):
-            point = mpmath.mpf(x)
-            try:
-                for _ in range(100):
-                    step = self.slope(point) / self.curve(point)
-                    point -= step
-                    if abs(step) <= mpmath.mpf(10) ** -25 * (1 + abs(point)):
-                        value = self.loss(point)
-                        if isinstance(value, mpmath.mpc) or not mpmath.isfinite(value):
-                            return None
-                        return float(point)
-            except (ZeroDivisionError, ValueError, TypeError, OverflowError):
-                return None
-        return None
-
-
 # -- several parameters -----------------------------------------------------------------------
 
 
@@ -514,8 +403,10 @@ def _exact_system(derivation: Derivation) -> Landscape | None:
     solutions = attempt(lambda: sympy.solve(numerators, list(symbols), dict=True), SYMBOLIC_BUDGET)
     if solutions is None:
         return None
+    from derive.core.search import Functions
+
     points = []
-    functions = _Functions(derivation, {})
+    functions = Functions(derivation, {})
     for solution in solutions:
         values = tuple(solution.get(s, s) for s in symbols)
         if any(v.free_symbols for v in values):
@@ -527,32 +418,12 @@ def _exact_system(derivation: Derivation) -> Landscape | None:
             for g in gradient
         ):
             continue  # a zero of the numerator where the gradient is undefined
-        point = functions.classify(np.array([_float(v) for v in values]))
+        point = functions.classify([_float(v) for v in values])
         if point is not None:
             points.append(replace(point, exact=values))
     points.sort(key=lambda p: p.values)
     minimum = Minimum.FOUND if any(p.kind is Kind.MINIMUM for p in points) else Minimum.NONE_FOUND
     return Landscape(tuple(points), True, minimum)
-
-
-def _numeric(derivation: Derivation, start) -> Landscape:
-    """Newton's method from a grid of starts, vectorized; each root checked at 40 digits."""
-    symbols = derivation.loss.symbols
-    bound = SEARCH_BOUND
-    if start is not None and len(start):
-        bound = max(bound, 2 * float(np.max(np.abs(start))))
-    k = len(symbols)
-    per_axis = {2: 21, 3: 9, 4: 6}.get(k, 0)
-    if per_axis:
-        axes = [np.linspace(-bound, bound, per_axis)] * k
-        starts = np.array(list(itertools.product(*axes)))
-    else:
-        starts = np.random.default_rng(0).uniform(-bound, bound, size=(1500, k))
-    functions = _Functions(derivation, {})
-    points = [p for p in (functions.classify(r) for r in functions.newton(starts)) if p]
-    points.sort(key=lambda p: p.values)
-    minimum = Minimum.FOUND if any(p.kind is Kind.MINIMUM for p in points) else Minimum.NONE_FOUND
-    return Landscape(tuple(points[:MAX_POINTS]), False, minimum, search_bound=bound)
 
 
 def _with_lower_bound(found: Landscape, expr, symbols) -> Landscape:
@@ -562,8 +433,9 @@ def _with_lower_bound(found: Landscape, expr, symbols) -> Landscape:
     if found.minimum in (Minimum.GLOBAL, Minimum.UNBOUNDED_BELOW, Minimum.NOT_ATTAINED):
         return found
     if _is_quadratic(expr, symbols):
-        matrix = np.array(sympy.hessian(expr, symbols).tolist(), dtype=float)
-        eigenvalues, vectors = np.linalg.eigh(matrix)
+        from derive.core.search import curvatures
+
+        eigenvalues, vectors = curvatures(sympy.hessian(expr, symbols))
         if eigenvalues.min() < 0:
             falling = tuple(float(v) for v in vectors[:, 0])
             return replace(
@@ -609,175 +481,23 @@ def _affine_gradient(derivation: Derivation) -> bool:
     return True
 
 
-# -- losses over data ---------------------------------------------------------------------------
+def _searched(derivation: Derivation, start) -> Landscape:
+    from derive.core.search import several_parameters
+
+    return several_parameters(derivation, start)
 
 
-def _over_data(derivation: Derivation, data: Mapping[str, np.ndarray]) -> Landscape:
-    """A quadratic in the parameters (least squares): its one minimum by a linear solve, global
-    when the Hessian is positive definite. Otherwise nothing is claimed until runs end
-    somewhere (`refine`)."""
-    if not _affine_gradient(derivation):
-        return Landscape((), False, Minimum.NONE_FOUND)
-    functions = _Functions(derivation, data)
-    origin = np.zeros(len(derivation.loss.params))
-    matrix = functions.hessian_at(origin)
-    eigenvalues = np.linalg.eigvalsh(matrix)
-    scale = max(float(np.max(np.abs(eigenvalues))), 1e-300)
-    if eigenvalues.min() < -1e-12 * scale:
-        return Landscape((), True, Minimum.UNBOUNDED_BELOW, -math.inf, quadratic=True)
-    if eigenvalues.min() <= 1e-12 * scale:
-        return Landscape((), False, Minimum.NONE_FOUND, quadratic=True)  # a valley of minima
-    solution = np.linalg.solve(matrix, -functions.gradient_at(origin))
-    point = functions.classify(solution)
-    if point is None:
-        return Landscape((), False, Minimum.NONE_FOUND, quadratic=True)
-    point = replace(point, global_minimum=True)
-    return Landscape((point,), True, Minimum.GLOBAL, point.loss, quadratic=True)
+def refine(
+    derivation: Derivation, data: Mapping[str, np.ndarray], point: Sequence[float]
+) -> StationaryPoint | None:
+    """The stationary point Newton's method reaches from `point` (where a run ended), checked to
+    converge; None when it does not."""
+    from derive.core.search import refine as refined
+
+    return refined(derivation, data, point)
 
 
 # -- numbers ----------------------------------------------------------------------------------
-
-
-class _Functions:
-    """L, ∇L and the Hessian, vectorized over points (rows), for Newton's method."""
-
-    def __init__(self, derivation: Derivation, data: Mapping[str, np.ndarray]):
-        self.derivation = derivation
-        self.function = numeric(derivation)
-        self.second = numeric_hessian(derivation)
-        loss = derivation.loss
-        self.columns = [np.asarray(data[name], dtype=float) for name in loss.data]
-        self.rows = [len(self.columns[0])] if self.columns else []
-        self.k = len(loss.params)
-        self._precise = None
-
-    def precise(self):
-        """L, ∇L and the Hessian for mpmath (no data), lambdified once."""
-        if self._precise is None:
-            symbols = self.derivation.loss.symbols
-            expr = as_sympy(self.derivation.loss.expr)
-            self._precise = (
-                _lambdify(symbols, expr, DIGITS_MODULES),
-                [_lambdify(symbols, expr.diff(s), DIGITS_MODULES) for s in symbols],
-                _lambdify(symbols, sympy.hessian(expr, symbols), DIGITS_MODULES),
-            )
-        return self._precise
-
-    def _call(self, function, points: np.ndarray):
-        params = [points[:, j] for j in range(self.k)]
-        if self.columns:
-            params = [p[:, None] for p in params]
-        with np.errstate(all="ignore"):
-            return function(*params, *self.columns, *self.rows)
-
-    def values(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        loss, *gradient = self._call(self.function, points)
-        count = len(points)
-        loss = _per_point(loss, count)
-        gradient = np.stack([_per_point(g, count) for g in gradient], axis=1)
-        return loss, gradient
-
-    def hessians(self, points: np.ndarray) -> np.ndarray:
-        entries = self._call(self.second, points)
-        count = len(points)
-        return np.array([[_per_point(e, count) for e in row] for row in entries]).transpose(2, 0, 1)
-
-    def gradient_at(self, point: np.ndarray) -> np.ndarray:
-        return self.values(point[None, :])[1][0]
-
-    def hessian_at(self, point: np.ndarray) -> np.ndarray:
-        return self.hessians(point[None, :])[0]
-
-    def newton(self, starts: np.ndarray, iterations: int = 60) -> list[np.ndarray]:
-        """Distinct points where Newton's method converged, from each start at once, each
-        checked again at 40 digits."""
-        points = np.array(starts, dtype=float)
-        for _ in range(iterations):
-            _, gradient = self.values(points)
-            matrices = self.hessians(points)
-            good = np.all(np.isfinite(gradient), axis=1) & np.all(
-                np.isfinite(matrices), axis=(1, 2)
-            )
-            points, gradient, matrices = points[good], gradient[good], matrices[good]
-            if not len(points):
-                return []
-            # the pseudo-inverse: a singular Hessian ((w + b + c)³⁰ is flat across its plane of
-            # minima) gives the least step, not an error
-            step = (np.linalg.pinv(matrices) @ gradient[:, :, None])[:, :, 0]
-            points = points - step
-        _, gradient = self.values(points)
-        size = np.linalg.norm(gradient, axis=1)
-        roots: list[np.ndarray] = []
-        for candidate in _distinct(points[np.isfinite(size) & (size < 1e-8)]):
-            root = self._verified(candidate)
-            if root is not None:
-                roots.append(root)
-        return _distinct(roots)
-
-    def _verified(self, point: np.ndarray) -> np.ndarray | None:
-        """The root near `point` at 40 digits, or None. mpmath does not underflow (e^(−900) is
-        not 0), so a float gradient that vanished by underflow is caught at the first step:
-        Newton's method, started within float precision of a true root, moves by a
-        float-sized step and converges; from a plateau it jumps."""
-        if self.columns:  # over data: the float check is all there is
-            return point if np.linalg.norm(self.gradient_at(point)) < 1e-7 else None
-        value, gradient, second = self.precise()
-        with mpmath.workdps(DIGITS):
-            x = mpmath.matrix([mpmath.mpf(float(v)) for v in point])
-            tolerance = mpmath.mpf(10) ** -25
-            try:
-                for iteration in range(40):
-                    g = mpmath.matrix([f(*x) for f in gradient])
-                    if all(v == 0 for v in g):
-                        break  # an exact root (a degenerate one has a singular Hessian)
-                    step = mpmath.lu_solve(mpmath.matrix(second(*x)), g)
-                    size = mpmath.norm(step) / (1 + mpmath.norm(x))
-                    if iteration == 0 and size > mpmath.mpf(10) ** -6:
-                        return None
-                    x -= step
-                    if size <= tolerance:
-                        break
-                else:
-                    return None
-                result = value(*x)
-            except (ZeroDivisionError, ValueError, TypeError, OverflowError, ArithmeticError):
-                return None
-            if isinstance(result, mpmath.mpc) or not mpmath.isfinite(result):
-                return None
-            return np.array([float(v) for v in x])
-
-    def classify(self, point: np.ndarray) -> StationaryPoint | None:
-        loss, gradient = self.values(point[None, :])
-        if not (np.isfinite(loss[0]) and np.all(np.isfinite(gradient))):
-            return None
-        curvature = np.linalg.eigvalsh(self.hessian_at(point))
-        if not np.all(np.isfinite(curvature)):
-            return None
-        return StationaryPoint(
-            values=tuple(float(v) for v in point),
-            kind=_kind_from_curvature(curvature),
-            loss=float(loss[0]),
-            curvature=tuple(float(c) for c in curvature),
-        )
-
-
-def _distinct(points) -> list[np.ndarray]:
-    kept: list[np.ndarray] = []
-    for point in points:
-        if not any(np.allclose(point, k, rtol=1e-7, atol=1e-9) for k in kept):
-            kept.append(point)
-    return kept
-
-
-def _kind_from_curvature(curvature: np.ndarray) -> Kind:
-    tolerance = 1e-9 * max(1.0, float(np.max(np.abs(curvature))))
-    if np.all(curvature > tolerance):
-        return Kind.MINIMUM
-    if np.all(curvature < -tolerance):
-        return Kind.MAXIMUM
-    if np.any(curvature > tolerance) and np.any(curvature < -tolerance):
-        return Kind.SADDLE
-    return Kind.DEGENERATE
 
 
 def _printable(value: sympy.Expr) -> bool:
@@ -821,17 +541,3 @@ def _order_key(limit) -> float:
     if limit == sympy.oo:
         return math.inf
     return _float(limit) if limit.is_real else math.inf
-
-
-def _per_point(value, count: int) -> np.ndarray:
-    """One value per point: a term without data (λw²) keeps the data axis, of length 1."""
-    value = np.asarray(value, dtype=float)
-    shape = (count, 1) if value.ndim == 2 else (count,)
-    return np.broadcast_to(value, shape).reshape(count)
-
-
-def _lambdify(symbols, expr, modules):
-    """A compiled function of `expr`; δ(u) (from differentiating |u| twice) is 0, as it is
-    everywhere but at the kink itself, where no second derivative exists."""
-    expr = expr.replace(sympy.DiracDelta, lambda *args: sympy.Integer(0))
-    return sympy.lambdify(symbols, expr, modules=modules)

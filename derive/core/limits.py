@@ -25,6 +25,7 @@ MAX_DEGREE = 64
 MAX_TERMS = 2000
 MAX_DIGITS = 1000
 MAX_OPERATIONS = 20_000  # operations in a derivative, before it is simplified
+GRADIENT_OPERATIONS = 300  # beyond this, the Hessian comes from differences of the gradient
 _CAP = 10**12  # term counts beyond this are all "too many": keeps the integers small
 
 # Functions that grow like exp: f(x) has about x / ln(10) digits.

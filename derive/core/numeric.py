@@ -21,6 +21,7 @@ from sympy.printing.numpy import NumPyPrinter
 from derive.core.derivation import Derivation
 from derive.core.errors import DeriveError
 from derive.core.functions import log1p, logsumexp, relu, sigmoid, softmax, softplus
+from derive.core.limits import GRADIENT_OPERATIONS
 from derive.core.symbols import N_ROWS
 
 
@@ -301,9 +302,6 @@ def _as_array_expression(expr: sympy.Expr) -> sympy.Expr:
     return expr.replace(
         lambda e: isinstance(e, sympy.Indexed), lambda e: sympy.Symbol(str(e.base), real=True)
     )
-
-
-GRADIENT_OPERATIONS = 300  # beyond this, the Hessian comes from differences of the gradient
 
 
 @functools.cache

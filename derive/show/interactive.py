@@ -31,7 +31,8 @@ from derive.core.derivation import Derivation
 from derive.core.descend import Trace
 from derive.core.errors import DeriveError
 from derive.core.experiments import Experiments
-from derive.core.numeric import GRADIENT_OPERATIONS, _as_array_expression, stable_logs
+from derive.core.limits import GRADIENT_OPERATIONS
+from derive.core.numeric import _as_array_expression, stable_logs
 from derive.core.optimizers import DEFAULTS, Optimizer
 from derive.core.symbols import N_ROWS
 from derive.show.catalog import messages
