@@ -8,6 +8,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,14 +31,9 @@ from derive.show.lesson import (
     render_markdown,
 )
 from derive.show.notebook import notebook, write_notebook
-from derive.show.report import (
-    ClassReport,
-    class_csv,
-    class_markdown,
-    feedback_files,
-    feedback_names,
-    gradebook_csv,
-)
+
+if TYPE_CHECKING:
+    from derive.show.report import ClassReport
 
 
 def slug(text: str) -> str:
@@ -129,6 +125,15 @@ def write_report(
 ) -> list[Path]:
     """grades.csv, gradebook.csv, report.<lang>.md/.html and feedback/<student>.<lang>.md,
     written atomically into `out`."""
+    # the grader's words and numbers: a lesson does not import them
+    from derive.show.report import (
+        class_csv,
+        class_markdown,
+        feedback_files,
+        feedback_names,
+        gradebook_csv,
+    )
+
     out = Path(out)
     names = feedback_names((s.line, s.student) for s in report.submissions if s.student)
 
