@@ -63,9 +63,9 @@ def build_lesson(
     """Write the lesson into `out` atomically: all files appear at once, or none change.
 
     `starts` sets the landscape section's starting points; `claims` are a source's printed
-    values, shown beside the true ones. `parallel` renders the languages in forked processes.
-    `interactive` adds the HTML page's panel that re-runs the descent as the reader changes η,
-    the momentum and the start. The pages are `<name>.<lang>.md|html`, the notebooks
+    values, shown beside the true ones. `parallel` draws each language's figures in a forked
+    process. `interactive` adds the HTML page's panel that re-runs the descent as the reader
+    changes η, the momentum and the start. The pages are `<name>.<lang>.md|html`, the notebooks
     (`with_notebook`) `<name>-notebook.<lang>.ipynb`; `position` is the lesson's place in a
     course.
     """
@@ -77,37 +77,45 @@ def build_lesson(
     chosen = applicable_sections(experiments, bool(derivation.loss.data), sections, bool(claims))
     out = Path(out)
 
-    def write(staging: Path, language: str) -> None:
-        relative = Path("figures") / language
+    def draw(staging: Path, language: str) -> tuple[str, ...]:
+        """The language's figures, written; their names."""
         words = figure_words(language, experiments, trace)
         with figures.styled(language):
             made = figures.lesson_figures(derivation, trace, experiments, words, data, chosen)
             if "backprop" in chosen and experiments.graph is not None:
                 drawing = messages(language)["backprop"]["figure"]
                 made["backprop"] = graph_figure(experiments.graph, drawing)
-        figures.render(made, staging / relative, figure_formats, language)
-        paths = {name: (relative / f"{name}.png").as_posix() for name in made}
+        figures.render(made, staging / "figures" / language, figure_formats, language)
+        return tuple(made)
+
+    def write(staging: Path, language: str, drawn: tuple[str, ...]) -> None:
+        relative = Path("figures") / language
+        paths = {name: (relative / f"{name}.png").as_posix() for name in drawn}
         view = lesson_view(derivation, trace, experiments, language, paths, chosen, claims)
         markdown = portable(render_markdown(view), position)
         (staging / f"{name}.{language}.md").write_text(markdown, encoding="utf-8")
-        drawn = {path: staging / path for path in paths.values()}
+        files = {path: staging / path for path in paths.values()}
         panel = (
             interactive_panel(derivation, trace, experiments, data, language)
             if interactive
             else None
         )
-        html = markdown_to_html(markdown, language, view.page_title, drawn, interactive=panel)
+        html = markdown_to_html(markdown, language, view.page_title, files, interactive=panel)
         (staging / f"{name}.{language}.html").write_text(html, encoding="utf-8")
         if with_notebook:
             book = notebook(derivation, trace, data, view)
             write_notebook(book, staging / notebook_name(name, language))
 
     def write_all(staging: Path) -> None:
+        # Only the figures are drawn one process a language: the pages are written here after,
+        # so the math font's subset (the same for every language), the templates and fontTools
+        # are made once, not once a language.
         if parallel:
-            in_parallel(lambda language: write(staging, language), languages)
+            drawn = in_parallel(lambda language: draw(staging, language), languages)
         else:
-            for language in languages:
-                write(staging, language)
+            drawn = {language: draw(staging, language) for language in languages}
+        for language in languages:
+            write(staging, language, drawn[language])
 
     write_folder(out, write_all, force)
     return sorted(
