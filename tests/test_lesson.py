@@ -118,6 +118,24 @@ def test_rebuilds_are_byte_identical(tmp_path):
         assert (tmp_path / "a" / path).read_bytes() == (tmp_path / "b" / path).read_bytes(), path
 
 
+def test_a_language_built_alone_is_byte_identical_to_it_built_with_the_other(w3_lesson, tmp_path):
+    """Two languages draw their figures in forked processes and write their pages one after
+    the other in this one, sharing its caches (the math font's subset, the templates): the
+    English files must not depend on that, nor on the Chinese page written before them."""
+    from derive.app.cli import main
+    from derive.app.output import MARKER
+
+    alone = tmp_path / "en"
+    arguments = ["lesson", "--loss", "(w-3)**2", "--init", "w=0", "--lang", "en"]
+    assert main([*arguments, "--out", str(alone)]) == 0
+    files = sorted(
+        p.relative_to(alone) for p in alone.rglob("*") if p.is_file() and p.name != MARKER
+    )
+    assert {p.as_posix() for p in files} >= {"lesson.en.md", "lesson.en.html"}
+    for path in files:
+        assert (alone / path).read_bytes() == (w3_lesson / path).read_bytes(), path
+
+
 def test_chinese_figures_raise_no_missing_glyph_warning(tmp_path):
     from derive.app.cli import main
 

@@ -7,21 +7,23 @@ import contextlib
 import multiprocessing
 import resource
 from collections.abc import Callable
+from typing import TypeVar
 
 from derive.core.errors import DeriveError
 
+T = TypeVar("T")
 
-def in_parallel(work: Callable[[str], None], items: tuple[str, ...]) -> None:
-    """Run work(item) for each item, each in a forked process when there are several.
+
+def in_parallel(work: Callable[[str], T], items: tuple[str, ...]) -> dict[str, T]:
+    """work(item) for each item, each in a forked process when there are several: the results
+    by item (pickled back to this process, so keep them small).
 
     Drawing figures is CPU-bound and each language's are independent: on two cores, both
     languages take the time of one. A fork shares the runs already computed, with no pickling.
     A failure in a child is raised here with its message.
     """
     if len(items) < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        for item in items:
-            work(item)
-        return
+        return {item: work(item) for item in items}
     context = multiprocessing.get_context("fork")
     reports = []
     for item in items:
@@ -30,10 +32,11 @@ def in_parallel(work: Callable[[str], None], items: tuple[str, ...]) -> None:
         process.start()
         send.close()
         reports.append((item, process, receive))
-    failures, bad_input = [], []
+    failures, bad_input, results = [], [], {}
     for item, process, receive in reports:
-        kind, message = receive.recv() if receive.poll(None) else ("", "")
+        kind, message, result = receive.recv() if receive.poll(None) else ("", "", None)
         process.join()
+        results[item] = result
         if kind == "DeriveError":
             bad_input.append(message)
         elif kind or process.exitcode:
@@ -44,14 +47,14 @@ def in_parallel(work: Callable[[str], None], items: tuple[str, ...]) -> None:
         raise RuntimeError("; ".join(failures))
     if bad_input:
         raise DeriveError(bad_input[0])
+    return results
 
 
-def _report(work: Callable[[str], None], item: str, send) -> None:
+def _report(work: Callable[[str], object], item: str, send) -> None:
     try:
-        work(item)
-        send.send(("", ""))
+        send.send(("", "", work(item)))
     except BaseException as error:  # reported to the parent, which raises it
-        send.send((type(error).__name__, str(error)))
+        send.send((type(error).__name__, str(error), None))
         raise SystemExit(1) from None
 
 

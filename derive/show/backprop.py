@@ -17,8 +17,8 @@ import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import nbformat
 import numpy as np
 import sympy
 from matplotlib import patheffects
@@ -44,6 +44,9 @@ from derive.show.printing import (
     to_latex,
     to_unicode,
 )
+
+if TYPE_CHECKING:
+    import nbformat
 
 _SUPERSCRIPT = str.maketrans("0123456789()", "⁰¹²³⁴⁵⁶⁷⁸⁹⁽⁾")
 _SLOT = "XQ"  # placeholder names: XQaa, XQab, … (sorted as the inputs are)
@@ -1212,6 +1215,8 @@ def write_backprop(
         html = markdown_to_html(markdown, language, view.title, {figure: folder / figure})
         (folder / f"{name}.{language}.html").write_text(html, encoding="utf-8")
         if notebook:
+            import nbformat  # 0.1 s of imports (jsonschema): only when a notebook is written
+
             path = folder / notebook_name(name, language)
             nbformat.write(backprop_notebook(graph, language), str(path))
 
@@ -1219,6 +1224,8 @@ def write_backprop(
 def backprop_notebook(graph: Graph, language: str) -> nbformat.NotebookNode:
     """A notebook of the PyTorch cells under the lesson's title: a page of its own in a book,
     whose readers (Jupyter Book, MyST) want a document to open with its H1."""
+    import nbformat
+
     book = nbformat.v4.new_notebook()
     book.metadata = {
         "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}

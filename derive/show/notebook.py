@@ -8,8 +8,8 @@ import keyword
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import nbformat
 import numpy as np
 import sympy
 from sympy.printing.numpy import NumPyPrinter
@@ -21,6 +21,9 @@ from derive.core.symbols import N_ROWS
 from derive.show.catalog import messages, template
 from derive.show.lesson import LessonView, tex_number
 from derive.show.printing import to_latex
+
+if TYPE_CHECKING:
+    import nbformat
 
 
 def python_name(name: str) -> str:
@@ -79,6 +82,8 @@ def notebook(
         exercise_rate=words["exercise_rate"].format(lr=tex_number(lr), other=tex_number(other_lr)),
         exercise_step=words["exercise_step"].format(start=start_tex),
     )
+    import nbformat  # 0.1 s of imports (jsonschema): only when a notebook is made
+
     book = nbformat.v4.new_notebook()
     book.metadata = {
         "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
@@ -109,4 +114,6 @@ def code_of(book: nbformat.NotebookNode) -> str:
 
 
 def write_notebook(book: nbformat.NotebookNode, path: Path) -> None:
+    import nbformat
+
     nbformat.write(book, str(path))
