@@ -173,3 +173,35 @@ def browser():
         )
         yield chromium
         chromium.close()
+
+
+@dataclass(frozen=True)
+class Visit:
+    """What a page did while it loaded: script errors, requests that left the machine (cut
+    off), and dialogs it opened (dismissed)."""
+
+    page: object
+    errors: list
+    outside: list
+    dialogs: list
+
+
+def open_offline(browser, path: Path, width: int, height: int) -> Visit:
+    """The page at `path`, loaded with every request but file: and data: refused, as a reader
+    without a network opens it."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    visit = Visit(page, [], [], [])
+    page.on("console", lambda m: visit.errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: visit.errors.append(str(e)))
+    page.on("dialog", lambda d: (visit.dialogs.append(d.message), d.dismiss()))
+
+    def offline(route):
+        if route.request.url.startswith(("file:", "data:")):
+            route.continue_()
+        else:
+            visit.outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", offline)
+    page.goto(path.as_uri(), wait_until="load")
+    return visit

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from derive.app.cli import main
-from tests.conftest import CHROMIUM
+from tests.conftest import CHROMIUM, open_offline
 from tests.test_backprop import NETWORK, NETWORK_AT, NETWORK_DATA, SOFTMAX, SOFTMAX_AT, SOFTMAX_DATA
 
 pytestmark = pytest.mark.skipif(
@@ -33,20 +33,8 @@ LESSONS = {
 def test_backprop_lesson_opens_offline_with_typeset_math(browser, tmp_path, name, language):
     out = tmp_path / name
     assert main(["backprop", *LESSONS[name], "--lang", language, "--out", str(out)]) == 0
-    page = browser.new_page(viewport={"width": 900, "height": 1200})
-    errors, outside = [], []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-
-    def offline(route):
-        if route.request.url.startswith(("file:", "data:")):
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", offline)
-    page.goto((out / f"backprop.{language}.html").as_uri(), wait_until="load")
+    visit = open_offline(browser, out / f"backprop.{language}.html", 900, 1200)
+    page, errors, outside = visit.page, visit.errors, visit.outside
     assert errors == []
     assert outside == []
     assert page.locator("math").count() > 50

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from derive.app.cli import main
-from tests.conftest import CHROMIUM
+from tests.conftest import CHROMIUM, open_offline
 
 playwright = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(
@@ -45,21 +45,8 @@ def report(tmp_path_factory):
 
 @pytest.mark.parametrize("language", ["zh", "en"])
 def test_report_fits_1280_px_and_runs_nothing(browser, report, language):
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    errors, outside, dialogs = [], [], []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-
-    def offline(route):
-        if route.request.url.startswith(("file:", "data:")):
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", offline)
-    page.goto((report / f"report.{language}.html").as_uri(), wait_until="load")
+    visit = open_offline(browser, report / f"report.{language}.html", 1280, 900)
+    page, errors, outside, dialogs = visit.page, visit.errors, visit.outside, visit.dialogs
     assert errors == [] and outside == [] and dialogs == []
     assert "PWNED" not in page.title()
     assert page.evaluate("document.documentElement.scrollWidth") <= 1280
